@@ -1,0 +1,46 @@
+# One command each, on a brand-new Debian machine: everything they need is installed first,
+# idempotently (a second run installs nothing and takes seconds).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := ffmpeg chromium espeak-ng postgresql xvfb xauth fonts-dejavu-core
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps test demo status bench lint clean-output
+
+setup: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# torch is pinned to the CPU build that lies on this disk (a bare `torch` would pull CUDA).
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,openai-whisper]'
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/python -m tiktok_research.demo
+
+status: setup
+	$(BIN)/tiktok-research status
+
+bench: setup
+	$(BIN)/python -m tiktok_research.bench
+
+lint: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/snakemake --lint --cores 1
+
+clean-output:
+	rm -rf output browser_profiles

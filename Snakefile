@@ -1,0 +1,28 @@
+# TikTok research pipeline: search → download → process → publish, resumable from its outputs.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/search.smk"
+include: "rules/download.smk"
+include: "rules/process.smk"
+include: "rules/publish.smk"
+
+
+rule all:
+    input:
+        all_targets,
+    default_target: True
+
+
+onsuccess:
+    write_run_status(log)
+
+
+onerror:
+    write_run_status(log)

@@ -1,0 +1,74 @@
+# Input functions and helpers shared by the rules. No network, database or model work here:
+# every job re-parses the workflow.
+import sys
+
+from tiktok_research import accounting, workflow_support
+from tiktok_research.config import ConfigError, validate
+
+try:
+    _validated = validate(config)
+except ConfigError as error:
+    sys.exit(str(error))
+# In place, so that jobs (snakemake.config in scripts) see the validated, nested form too.
+config.clear()
+config.update(_validated)
+
+OUT = config["output_dir"]
+QUERIES = workflow_support.selected_queries(config)
+QUERY_BY_DIR = {query.dirname: query for query in QUERIES}
+
+wildcard_constraints:
+    video_id=r"[0-9]+",
+    qdir=r"query_[0-9]+_[a-z0-9_]+",
+
+
+if "browser" not in workflow.global_resources:
+    workflow.register_resource("browser", config["workers"])
+if "serper_api" not in workflow.global_resources:
+    workflow.register_resource("serper_api", 2)
+
+
+def maybe_temp(path):
+    """Large intermediates are removed once published, unless `keep`."""
+    return path if config["keep"] else temp(path)
+
+
+def current_attempt(wildcards, attempt):
+    return attempt
+
+
+def query_of(wildcards):
+    return QUERY_BY_DIR[wildcards.qdir].as_dict()
+
+
+def all_targets(wildcards):
+    if config["search_only"]:
+        return [f"{OUT}/queries/{query.dirname}/urls.json" for query in QUERIES]
+    return [f"{OUT}/queries/{query.dirname}/links.json" for query in QUERIES]
+
+
+def query_receipts(wildcards):
+    """The publish receipts of every video the query found that is not known unavailable."""
+    urls = checkpoints.search_videos.get(qdir=wildcards.qdir).output.urls
+    return [
+        f"{OUT}/videos/{video_id}/.uploaded"
+        for video_id in workflow_support.videos_to_publish(urls, OUT)
+    ]
+
+
+def publish_inputs(wildcards):
+    inputs = {
+        "meta": f"{OUT}/videos/{wildcards.video_id}/metadata.json",
+        "audio": f"{OUT}/videos/{wildcards.video_id}/audio.mp3",
+        "transcript": f"{OUT}/videos/{wildcards.video_id}/transcript.txt",
+        "timestamps": f"{OUT}/videos/{wildcards.video_id}/transcript_timestamps.json",
+        "ocr": f"{OUT}/videos/{wildcards.video_id}/ocr.json",
+        "frames": f"{OUT}/videos/{wildcards.video_id}/frames",
+    }
+    if config["include_video"]:
+        inputs["video"] = f"{OUT}/videos/{wildcards.video_id}/video.mp4"
+    return inputs
+
+
+def write_run_status(log_path):
+    accounting.write_run_status(config, log_path)

@@ -1,0 +1,15 @@
+rule download_video:
+    output:
+        video=maybe_temp(f"{OUT}/videos/{{video_id}}/video.mp4"),
+        meta=f"{OUT}/videos/{{video_id}}/metadata.json",
+    resources:
+        browser=1,
+        attempt=current_attempt,
+    log:
+        f"{OUT}/logs/download/{{video_id}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/download/{{video_id}}.tsv"
+    conda:
+        "../envs/download.yaml"
+    script:
+        "../scripts/download_video.py"

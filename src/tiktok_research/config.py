@@ -1,0 +1,139 @@
+"""Workflow configuration: defaults, `--config` overrides, schema validation and secrets."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "config.yaml"
+SCHEMA_PATH = PROJECT_ROOT / "config" / "config.schema.yaml"
+
+SECRET_NAMES = (
+    "SERPER_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GCS_BUCKET",
+    "SUPABASE_URL",
+    "SUPABASE_KEY",
+    "DATABASE_URL",
+)
+# Of the names above, these are credentials whose values must never be shown.
+REDACTED_NAMES = ("SERPER_API_KEY", "ANTHROPIC_API_KEY", "SUPABASE_KEY", "DATABASE_URL")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line naming the key."""
+
+
+class MissingSecret(RuntimeError):
+    """A stage needs a secret that is neither in the environment nor in `.env`."""
+
+
+def unflatten(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Turn `{"serper.base_url": x}` (from `--config serper.base_url=x`) into nested dicts."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        target = nested
+        parts = str(key).split(".")
+        for part in parts[:-1]:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = {}
+                target[part] = existing
+            target = existing
+        leaf = parts[-1]
+        if isinstance(value, dict) and isinstance(target.get(leaf), dict):
+            target[leaf] = merge(target[leaf], unflatten(value))
+        else:
+            target[leaf] = unflatten(value) if isinstance(value, dict) else value
+    return nested
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `override` into a copy of `base`."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path)
+
+
+def describe(error: jsonschema.ValidationError) -> str:
+    """One line naming the offending key."""
+    if error.validator == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - known)
+        prefix = _key_path(error)
+        names = ", ".join(f"{prefix}.{name}" if prefix else name for name in unknown)
+        return f"config: unknown key {names!r} (see config/config.schema.yaml for the keys)"
+    key = _key_path(error) or "<root>"
+    return f"config key {key!r}: {error.message}"
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate a full config dict and return it normalised; raise ConfigError in one line."""
+    normalised = unflatten(config)
+    if normalised.get("query") is not None and not isinstance(normalised["query"], str):
+        # `--config query=2024` arrives as an int from YAML parsing; a query is text.
+        normalised["query"] = str(normalised["query"])
+    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(normalised), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError(describe(errors[0]))
+    if normalised.get("query") is not None and not normalised["query"].strip():
+        raise ConfigError("config key 'query': is empty")
+    return normalised
+
+
+def load(overrides: dict[str, Any] | None = None, path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
+    """Defaults from config.yaml, merged with overrides, validated (for use outside Snakemake)."""
+    defaults = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return validate(merge(defaults, unflatten(overrides or {})))
+
+
+def load_dotenv_secrets(env_file: Path | None = None) -> None:
+    """Put values from `.env` into os.environ without overriding what is already set."""
+    env_file = env_file or Path.cwd() / ".env"
+    if not env_file.is_file():
+        return
+    for name, value in dotenv_values(env_file).items():
+        if value is not None and name not in os.environ:
+            os.environ[name] = value
+
+
+def secret(name: str) -> str | None:
+    """The value of a secret from the environment (after `.env` was read), or None."""
+    load_dotenv_secrets()
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def require_secret(name: str, purpose: str) -> str:
+    """The secret's value, or MissingSecret naming it and what needs it."""
+    value = secret(name)
+    if value is None:
+        raise MissingSecret(f"{name} is not set (environment or .env); it is needed for {purpose}")
+    return value
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every credential in the environment replaced by `***`."""
+    for name in REDACTED_NAMES:
+        value = os.environ.get(name, "")
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text

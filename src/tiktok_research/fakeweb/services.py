@@ -1,0 +1,8 @@
+"""The services the fake web answers, in dispatch order. A new fake service is one module with a
+`handle(web, request)` function, added here."""
+
+from tiktok_research.fakeweb import serper
+
+SERVICES = [
+    ("serper", serper.handle),
+]

@@ -1,0 +1,205 @@
+"""Search stage: Serper's Google video search → de-duplicated TikTok video links.
+
+Pure parsing (`video_link`, `links_from_response`) is kept apart from the HTTP client.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import tenacity
+
+from tiktok_research.config import redact
+
+VIDEO_PATH = re.compile(r"^/@(?P<user>[A-Za-z0-9._-]{1,64})/video/(?P<video_id>\d{1,30})/?$")
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class SearchError(RuntimeError):
+    """The search failed after retries (or for a reason retrying cannot fix)."""
+
+
+class SearchAuthError(SearchError):
+    """Serper refused the request: bad key or no credits. Never retried."""
+
+
+class RetryableSearchError(SearchError):
+    """429, 5xx or a network error: worth another try."""
+
+
+@dataclass(frozen=True)
+class VideoLink:
+    video_id: str
+    url: str
+    author: str
+    title: str
+    position: int
+    source_url: str
+    snippet: str = ""
+    date: str = ""
+    duration: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def video_link(link: str, hosts: list[str] | tuple[str, ...]) -> tuple[str, str, str] | None:
+    """(video_id, normalised url, author) for a TikTok video page link on `hosts`, else None.
+
+    The normalised URL keeps scheme, host and path and drops query strings and fragments
+    (`?is_from_webapp=1&sender_device=pc`).
+    """
+    try:
+        parts = urlsplit(link.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    allowed = {host.lower() for host in hosts}
+    if parts.netloc.lower() not in allowed:
+        return None
+    match = VIDEO_PATH.match(parts.path)
+    if not match:
+        return None
+    path = f"/@{match['user']}/video/{match['video_id']}"
+    url = urlunsplit((parts.scheme, parts.netloc.lower(), path, "", ""))
+    return match["video_id"], url, match["user"]
+
+
+def links_from_response(
+    payload: dict[str, Any], hosts: list[str] | tuple[str, ...], seen: set[str], first_position: int
+) -> list[VideoLink]:
+    """New TikTok video links of one Serper response, in order, skipping ids already `seen`."""
+    links: list[VideoLink] = []
+    for item in payload.get("videos") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("link"), str):
+            continue
+        parsed = video_link(item["link"], hosts)
+        if parsed is None:
+            continue
+        video_id, url, author = parsed
+        if video_id in seen:
+            continue
+        seen.add(video_id)
+        links.append(
+            VideoLink(
+                video_id=video_id,
+                url=url,
+                author=author,
+                title=str(item.get("title") or ""),
+                position=first_position + len(links),
+                source_url=item["link"],
+                snippet=str(item.get("snippet") or ""),
+                date=str(item.get("date") or ""),
+                duration=str(item.get("duration") or ""),
+            )
+        )
+    return links
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        message = body.get("message") if isinstance(body, dict) else None
+    except ValueError:
+        message = None
+    return str(message or response.text[:200] or response.reason_phrase).strip()
+
+
+class SerperClient:
+    """POST {base_url}/videos with retries (tenacity) on 429, 5xx and network errors."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://google.serper.dev",
+        *,
+        gl: str = "us",
+        hl: str = "en",
+        attempts: int = 4,
+        backoff_seconds: float = 2.0,
+        timeout: float = 30.0,
+    ) -> None:
+        self.gl, self.hl = gl, hl
+        self.attempts, self.backoff_seconds = attempts, backoff_seconds
+        self.requests_made = 0
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"X-API-KEY": api_key, "Content-Type": "application/json"},
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> SerperClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._http.close()
+
+    def _request_once(self, query: str, num: int, page: int) -> dict[str, Any]:
+        self.requests_made += 1
+        body = {"q": query, "gl": self.gl, "hl": self.hl, "num": num, "page": page}
+        try:
+            response = self._http.post("/videos", json=body)
+        except httpx.HTTPError as error:
+            raise RetryableSearchError(f"network error talking to Serper: {redact(str(error))}")
+        if response.status_code == 403:
+            raise SearchAuthError(
+                f"Serper answered 403 ({_error_message(response)}): "
+                "the API key is missing or wrong; check SERPER_API_KEY"
+            )
+        if response.status_code == 400 and "credit" in _error_message(response).lower():
+            raise SearchAuthError(
+                f"Serper answered 400 ({_error_message(response)}): the account behind "
+                "SERPER_API_KEY has no credits left"
+            )
+        if response.status_code in RETRYABLE_STATUS:
+            raise RetryableSearchError(
+                f"Serper answered {response.status_code} ({_error_message(response)})"
+            )
+        if response.status_code != 200:
+            raise SearchError(f"Serper answered {response.status_code} ({_error_message(response)})")
+        try:
+            payload = response.json()
+        except ValueError:
+            raise RetryableSearchError("Serper answered 200 with a body that is not JSON")
+        if not isinstance(payload, dict):
+            raise RetryableSearchError("Serper answered 200 with JSON that is not an object")
+        return payload
+
+    def search_page(self, query: str, num: int, page: int) -> dict[str, Any]:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableSearchError),
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=tenacity.wait_exponential(
+                multiplier=self.backoff_seconds, min=self.backoff_seconds
+            ),
+            reraise=True,
+        )
+        try:
+            return retrying(self._request_once, query, num, page)
+        except RetryableSearchError as error:
+            raise SearchError(f"{error} — gave up after {self.attempts} attempts") from None
+
+
+def search_videos(
+    client: SerperClient,
+    query: str,
+    hosts: list[str] | tuple[str, ...],
+    max_results: int,
+    page_size: int = 10,
+    max_pages: int = 5,
+) -> list[VideoLink]:
+    """Page through results until `max_results` unique video links or the results run out."""
+    seen: set[str] = set()
+    links: list[VideoLink] = []
+    for page in range(1, max_pages + 1):
+        payload = client.search_page(query, page_size, page)
+        videos = payload.get("videos") or []
+        links.extend(links_from_response(payload, hosts, seen, first_position=len(links) + 1))
+        if len(links) >= max_results or len(videos) < page_size:
+            break
+    return links[:max_results]

@@ -1,0 +1,53 @@
+"""What the Snakefile asks at parse time: the queries of this run and each query's videos.
+
+Parse-time work stays file-system only: every job re-parses the workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tiktok_research.queries import Query, QueryListError, select_queries
+
+UNAVAILABLE_MARKER = "unavailable.json"
+
+
+def selected_queries(config: dict[str, Any]) -> list[Query]:
+    try:
+        return select_queries(config)
+    except QueryListError as error:
+        sys.exit(str(error))
+
+
+def video_ids(urls_path: str | Path) -> list[str]:
+    with open(urls_path, encoding="utf-8") as handle:
+        entries = json.load(handle)
+    return [str(entry["video_id"]) for entry in entries if str(entry.get("video_id", "")).isdigit()]
+
+
+def is_unavailable(output_dir: str | Path, video_id: str) -> bool:
+    return (Path(output_dir) / "videos" / video_id / UNAVAILABLE_MARKER).exists()
+
+
+def videos_to_publish(urls_path: str | Path, output_dir: str | Path) -> list[str]:
+    """The query's videos, less those a download found private, deleted or not a video."""
+    return [vid for vid in video_ids(urls_path) if not is_unavailable(output_dir, vid)]
+
+
+def queries_for_video(output_dir: str | Path, video_id: str) -> list[dict[str, Any]]:
+    """Every query whose urls.json lists the video: [{"query_index", "query", "position"}]."""
+    found = []
+    for urls_path in sorted(Path(output_dir).glob("queries/query_*/urls.json")):
+        try:
+            entries = json.loads(urls_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in entries:
+            if str(entry.get("video_id")) == video_id:
+                found.append({"query_index": entry.get("query_index"),
+                              "query": entry.get("query"), "position": entry.get("position")})
+                break
+    return found
