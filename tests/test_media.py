@@ -1,0 +1,50 @@
+"""Generated demo media: shape of the files, ground truth beside them, cache behaviour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tiktok_research.fakeweb.catalog import demo_catalog
+from tiktok_research.fakeweb.media import ensure_media, load_truth
+
+
+def probe(path: Path) -> dict:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_generated_videos_match_their_ground_truth(tmp_path: Path) -> None:
+    catalog = demo_catalog()
+    speaking = next(v for v in catalog.videos.values() if v.script and v.kind == "ok")
+    no_track = next(v for v in catalog.videos.values() if not v.has_audio)
+    paths = ensure_media([speaking, no_track], tmp_path)
+
+    info = probe(paths[speaking.video_id])
+    kinds = {s["codec_type"]: s for s in info["streams"]}
+    assert kinds["video"]["codec_name"] == "h264"
+    assert (kinds["video"]["width"], kinds["video"]["height"]) == (576, 1024)
+    assert kinds["audio"]["codec_name"] == "aac"
+    assert abs(float(info["format"]["duration"]) - speaking.duration) < 0.2
+    truth = load_truth(paths[speaking.video_id])
+    assert truth["script"] == speaking.script
+    assert [s["text"] for s in truth["scenes"]] == [s.text for s in speaking.scenes]
+
+    silent_info = probe(paths[no_track.video_id])
+    assert [s["codec_type"] for s in silent_info["streams"]] == ["video"]
+
+
+def test_cached_files_are_reused_and_stale_ones_regenerated(tmp_path: Path) -> None:
+    video = next(iter(demo_catalog().videos.values()))
+    path = ensure_media([video], tmp_path)[video.video_id]
+    first = path.stat().st_mtime_ns
+    assert ensure_media([video], tmp_path)[video.video_id].stat().st_mtime_ns == first
+
+    video.scenes[0].text = "Changed overlay"
+    ensure_media([video], tmp_path)
+    assert load_truth(path)["scenes"][0]["text"] == "Changed overlay"
+    assert not list(tmp_path.glob(".*.part.mp4"))
