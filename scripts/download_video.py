@@ -1,4 +1,4 @@
-"""download_video: one video page → video.mp4 + metadata.json (logic in tiktok_research.download_stage)."""
+"""download_video: a video page → video.mp4 + metadata.json (tiktok_research.download_stage)."""
 from tiktok_research.download_stage import run_download
 from tiktok_research.logs import setup_job_logging
 

@@ -1,4 +1,4 @@
-"""publish_video: files to storage, the row to the database, then the receipt (tiktok_research.publish)."""
+"""publish_video: files, then the database row, then the receipt (tiktok_research.publish)."""
 from tiktok_research.logs import setup_job_logging
 from tiktok_research.publish import run_publish
 

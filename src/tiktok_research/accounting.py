@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.files import atomic_write_json, read_json
 from tiktok_research.failures import read_failures, utc_now
+from tiktok_research.files import atomic_write_json, read_json
 from tiktok_research.queries import Query, all_queries
 from tiktok_research.workflow_support import UNAVAILABLE_MARKER
 

@@ -83,13 +83,58 @@ def describe(error: jsonschema.ValidationError) -> str:
     return f"config key {key!r}: {error.message}"
 
 
+TRUE_WORDS = {"true", "yes", "on", "1"}
+FALSE_WORDS = {"false", "no", "off", "0"}
+
+
+def _coerce_scalar(value: str, types: list[str]) -> Any:
+    text = value.strip()
+    if "null" in types and text.lower() in ("null", "none", "~", ""):
+        return None
+    if "boolean" in types:
+        if text.lower() in TRUE_WORDS:
+            return True
+        if text.lower() in FALSE_WORDS:
+            return False
+    if "integer" in types:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    if "number" in types:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    return value
+
+
+def coerce(value: Any, schema: dict[str, Any]) -> Any:
+    """Give `--config` strings the schema's types.
+
+    Snakemake parses nested `--config key={a: 1}` values with YAML's BaseLoader, so every
+    nested scalar (and `true`/`false`, which only its "True"/"False" parser knows) arrives as
+    a string; this turns them into what the schema asks for, leaving the rest to validation.
+    """
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {key: coerce(item, properties.get(key, {})) for key, item in value.items()}
+    if isinstance(value, list):
+        return [coerce(item, schema.get("items", {})) for item in value]
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if isinstance(value, str) and types and "string" not in types:
+        return _coerce_scalar(value, types)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and "string" in types and "integer" not in types and "number" not in types:
+        return str(value)  # `--config query=2024` is text
+    return value
+
+
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Validate a full config dict and return it normalised; raise ConfigError in one line."""
-    normalised = unflatten(config)
-    if normalised.get("query") is not None and not isinstance(normalised["query"], str):
-        # `--config query=2024` arrives as an int from YAML parsing; a query is text.
-        normalised["query"] = str(normalised["query"])
     schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    normalised = coerce(unflatten(config), schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(normalised), key=lambda e: list(e.absolute_path))
     if errors:

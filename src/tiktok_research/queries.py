@@ -44,7 +44,8 @@ def query_slug(text: str) -> str:
 
     The readable part is transliterated (so non-Latin queries stay recognisable); whenever it is
     not a faithful rendering of the text (case aside), a short hash of the exact text is added, so
-    two different queries can never share a slug.
+    two queries that differ in more than letter case never share a slug. (Queries differing only
+    in case still get different directories: the directory name carries the query's index.)
     """
     readable = slugify(text, separator="_", max_length=SLUG_MAX_LENGTH, word_boundary=True)
     readable = re.sub(r"[^a-z0-9_]", "", readable).strip("_")
@@ -102,7 +103,9 @@ def select_queries(config: dict[str, Any], root: Path | str = ".") -> list[Query
         for query in known:
             if query.text == text:
                 return [query]
-        return [Query(index=0, text=text, meta={"source": "command line"})]
+        # Not in the list: it takes the next free index, so its directory and its
+        # progress label can never be confused with a listed query's.
+        return [Query(index=len(known), text=text, meta={"source": "command line"})]
     queries = read_query_list(Path(root) / config["research_list"])
     start = config.get("start", 0) or 0
     count = config.get("count")

@@ -145,7 +145,9 @@ class SerperClient:
         try:
             response = self._http.post("/videos", json=body)
         except httpx.HTTPError as error:
-            raise RetryableSearchError(f"network error talking to Serper: {redact(str(error))}")
+            raise RetryableSearchError(
+                f"network error talking to Serper: {redact(str(error))}"
+            ) from None
         if response.status_code == 403:
             raise SearchAuthError(
                 f"Serper answered 403 ({_error_message(response)}): "
@@ -161,11 +163,13 @@ class SerperClient:
                 f"Serper answered {response.status_code} ({_error_message(response)})"
             )
         if response.status_code != 200:
-            raise SearchError(f"Serper answered {response.status_code} ({_error_message(response)})")
+            raise SearchError(
+                f"Serper answered {response.status_code} ({_error_message(response)})"
+            )
         try:
             payload = response.json()
         except ValueError:
-            raise RetryableSearchError("Serper answered 200 with a body that is not JSON")
+            raise RetryableSearchError("Serper answered 200 with a body that is not JSON") from None
         if not isinstance(payload, dict):
             raise RetryableSearchError("Serper answered 200 with JSON that is not an object")
         return payload

@@ -12,7 +12,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-BUNDLED_WHISPER = None
 
 
 def bundled_whisper_model() -> str:
@@ -22,22 +21,13 @@ def bundled_whisper_model() -> str:
 
 
 def config_args(overrides: dict[str, Any]) -> list[str]:
-    """`--config` arguments; nested dicts become dotted keys, values YAML-encoded."""
+    """`--config key=value` arguments; a nested section as one YAML flow mapping, the form
+    Snakemake's command line accepts (it has no dotted keys)."""
     args: list[str] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, item)
-        else:
-            encoded = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-            if encoded.endswith("\n..."):
-                encoded = encoded[: -len("\n...")]
-            if encoded.endswith("..."):
-                encoded = encoded[:-3].strip()
-            args.append(f"{prefix}={encoded}")
-
-    walk("", overrides)
+    for key, value in overrides.items():
+        encoded = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+        encoded = encoded.removesuffix("...").strip()
+        args.append(f"{key}={encoded}")
     return args
 
 
