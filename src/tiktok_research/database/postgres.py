@@ -1,0 +1,69 @@
+"""The `postgres` database backend: psycopg against `DATABASE_URL`, tables created when absent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from tiktok_research.config import require_secret
+from tiktok_research.database import (
+    LINK_COLUMNS,
+    LINK_KEY,
+    LINKS_TABLE,
+    VIDEO_COLUMNS,
+    VIDEO_KEY,
+    VIDEOS_TABLE,
+    DatabaseError,
+    schema_sql,
+    upsert_statement,
+)
+
+CONNECT_TIMEOUT_SECONDS = 10
+# Serialises concurrent `CREATE TABLE IF NOT EXISTS` (which can race on the catalog).
+SCHEMA_LOCK_KEY = 0x7469_6B74  # "tikt"
+RETRYABLE = (psycopg.OperationalError, pg_errors.SerializationFailure,
+             pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
+
+
+def _database_error(error: psycopg.Error) -> DatabaseError:
+    # Only the server's message: a DSN (with its password) never reaches a log.
+    message = f"postgres: {type(error).__name__}: {str(error).strip()}"
+    return DatabaseError(message, retryable=isinstance(error, RETRYABLE))
+
+
+class PostgresDatabase:
+    name = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            self.connection = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            with self.connection.transaction():
+                self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+                self.connection.execute(schema_sql())
+        except psycopg.Error as error:
+            raise _database_error(error) from None
+
+    @classmethod
+    def from_environment(cls) -> PostgresDatabase:
+        return cls(require_secret("DATABASE_URL", "the postgres database backend"))
+
+    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            with self.connection.transaction(), self.connection.cursor() as cursor:
+                cursor.executemany(statement, rows)
+        except psycopg.Error as error:
+            raise _database_error(error) from None
+
+    def upsert_video(self, row: dict[str, Any]) -> None:
+        statement = upsert_statement(VIDEOS_TABLE, VIDEO_COLUMNS, VIDEO_KEY, "%s")
+        self._write(statement, [tuple(row.get(column) for column in VIDEO_COLUMNS)])
+
+    def upsert_links(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            statement = upsert_statement(LINKS_TABLE, LINK_COLUMNS, LINK_KEY, "%s")
+            self._write(statement, [tuple(row.get(c) for c in LINK_COLUMNS) for row in rows])
+
+    def close(self) -> None:
+        self.connection.close()

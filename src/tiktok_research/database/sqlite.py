@@ -1,0 +1,57 @@
+"""The `sqlite` database backend (the default): one file, tables created when absent."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tiktok_research.database import (
+    LINK_COLUMNS,
+    LINK_KEY,
+    LINKS_TABLE,
+    VIDEO_COLUMNS,
+    VIDEO_KEY,
+    VIDEOS_TABLE,
+    DatabaseError,
+    schema_sql,
+    upsert_statement,
+)
+
+# Concurrent publish jobs share the file; a writer waits this long for the lock.
+BUSY_TIMEOUT_SECONDS = 60
+
+
+class SqliteDatabase:
+    name = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            self.connection.executescript(schema_sql())
+        except sqlite3.Error as error:
+            raise DatabaseError(f"sqlite {self.path}: {error}") from error
+
+    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            with self.connection:  # one transaction, rolled back on error
+                self.connection.executemany(statement, rows)
+        except sqlite3.OperationalError as error:  # locked, disk I/O: worth another try
+            raise DatabaseError(f"sqlite {self.path}: {error}") from error
+        except sqlite3.Error as error:
+            raise DatabaseError(f"sqlite {self.path}: {error}", retryable=False) from error
+
+    def upsert_video(self, row: dict[str, Any]) -> None:
+        statement = upsert_statement(VIDEOS_TABLE, VIDEO_COLUMNS, VIDEO_KEY, "?")
+        self._write(statement, [tuple(row.get(column) for column in VIDEO_COLUMNS)])
+
+    def upsert_links(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            statement = upsert_statement(LINKS_TABLE, LINK_COLUMNS, LINK_KEY, "?")
+            self._write(statement, [tuple(row.get(c) for c in LINK_COLUMNS) for row in rows])
+
+    def close(self) -> None:
+        self.connection.close()

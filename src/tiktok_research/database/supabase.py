@@ -1,0 +1,77 @@
+"""The `supabase` database backend: supabase-py (PostgREST upserts), `SUPABASE_URL`/`SUPABASE_KEY`.
+
+The tables must exist (apply `tiktok_research/schema.sql` once in the Supabase SQL editor).
+PostgREST answers errors as `{code, message, details, hint}`; auth failures name SUPABASE_KEY
+and are final, service and connection failures are retryable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from postgrest.exceptions import APIError
+from supabase import Client, create_client
+from supabase.lib.client_options import SyncClientOptions
+
+from tiktok_research.config import require_secret
+from tiktok_research.database import (
+    LINK_KEY,
+    LINKS_TABLE,
+    VIDEO_KEY,
+    VIDEOS_TABLE,
+    DatabaseError,
+)
+
+REQUEST_TIMEOUT_SECONDS = 30
+# PostgREST's codes for "could not reach / query the database" and HTTP codes the client puts in
+# `code` when the body is not PostgREST JSON; plus Postgres connection/serialisation classes.
+RETRYABLE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "500", "502", "503", "504",
+                   "520", "40001", "40P01", "57P01", "57P03"}
+AUTH_CODES = {"PGRST300", "PGRST301", "PGRST302", "PGRST303", "401", "403", "42501"}
+
+
+class SupabaseDatabase:
+    name = "supabase"
+
+    def __init__(self, url: str, key: str) -> None:
+        try:
+            options = SyncClientOptions(postgrest_client_timeout=REQUEST_TIMEOUT_SECONDS)
+            self.client: Client = create_client(url, key, options=options)
+        except Exception as error:  # supabase rejects malformed URLs and keys up front
+            raise DatabaseError(f"supabase: {error} (check SUPABASE_URL and SUPABASE_KEY)",
+                                retryable=False) from None
+
+    @classmethod
+    def from_environment(cls) -> SupabaseDatabase:
+        url = require_secret("SUPABASE_URL", "the supabase database backend")
+        key = require_secret("SUPABASE_KEY", "the supabase database backend")
+        return cls(url, key)
+
+    def _upsert(self, table: str, rows: list[dict[str, Any]], key: tuple[str, ...]) -> None:
+        try:
+            self.client.table(table).upsert(rows, on_conflict=",".join(key)).execute()
+        except APIError as error:
+            raise _database_error(table, error) from None
+        except httpx.HTTPError as error:
+            raise DatabaseError(f"supabase {table}: {type(error).__name__}: {error}") from None
+
+    def upsert_video(self, row: dict[str, Any]) -> None:
+        self._upsert(VIDEOS_TABLE, [row], VIDEO_KEY)
+
+    def upsert_links(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._upsert(LINKS_TABLE, rows, LINK_KEY)
+
+    def close(self) -> None:
+        self.client.postgrest.session.close()
+
+
+def _database_error(table: str, error: APIError) -> DatabaseError:
+    code = str(error.code or "")
+    message = error.message or "request failed"
+    if code in AUTH_CODES or "api key" in message.lower():
+        return DatabaseError(f"supabase rejected SUPABASE_KEY ({code or 'auth'}: {message})",
+                             retryable=False)
+    return DatabaseError(f"supabase {table}: {code}: {message}",
+                         retryable=code in RETRYABLE_CODES or code.startswith("08"))

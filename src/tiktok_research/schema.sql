@@ -1,0 +1,24 @@
+-- Published research data: one row per video, and which queries found it.
+-- Runs as is on PostgreSQL/Supabase (and SQLite); every statement is idempotent.
+
+CREATE TABLE IF NOT EXISTS videos (
+    video_id     TEXT PRIMARY KEY,
+    url          TEXT,
+    author       TEXT,
+    title        TEXT,
+    transcript   TEXT,
+    ocr_text     TEXT,
+    gcs_prefix   TEXT,
+    frame_count  INTEGER,
+    processed_at TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS query_videos (
+    query_index INTEGER NOT NULL,
+    query       TEXT    NOT NULL,
+    video_id    TEXT    NOT NULL REFERENCES videos (video_id) ON DELETE CASCADE,
+    position    INTEGER,
+    PRIMARY KEY (query_index, query, video_id)
+);
+
+CREATE INDEX IF NOT EXISTS query_videos_video_id ON query_videos (video_id);
