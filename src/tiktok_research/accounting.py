@@ -1,8 +1,14 @@
-"""Run accounting: per-query status.json, progress.json — written at the end of every run."""
+"""Run accounting: per-query `status.json` and `progress.json`, derived from the files on disk.
+
+Output files are the state: a video's outcome is read from its receipt, its unavailable marker,
+its derived files and the failure records, so the status is right whatever run (or crash)
+produced them, including for queries outside this run's slice.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,104 +18,144 @@ from tiktok_research.queries import Query, all_queries
 from tiktok_research.workflow_support import UNAVAILABLE_MARKER
 
 log = logging.getLogger("tiktok_research.accounting")
+
 STATUSES = ("success", "partial_success", "search_failed", "download_failed",
             "processing_failed", "upload_failed", "error")
+# Not in SPEC §6's seven: a query whose run has not finished (never run, or interrupted).
+PENDING = "pending"
+FAILED_OUTCOME = {"search": "error", "download": "download_failed", "process": "processing_failed",
+                  "validate": "processing_failed", "upload": "upload_failed", "error": "error"}
+VIDEO_OUTCOMES = ("published", "unavailable", "download_failed", "processing_failed",
+                  "upload_failed", "error", "pending")
 
 
-def video_outcome(output_dir: Path, video_id: str) -> str:
-    """published | unavailable | processed | downloaded | pending, from the files on disk."""
+def video_outcome(output_dir: Path, video_id: str, last_failure: dict[str, Any] | None) -> str:
+    """What became of one video: a receipt or a marker wins over any earlier failure."""
     folder = output_dir / "videos" / video_id
     if (folder / ".uploaded").exists():
         return "published"
     if (folder / UNAVAILABLE_MARKER).exists():
         return "unavailable"
-    if (folder / "ocr.json").exists() and (folder / "transcript.txt").exists():
-        return "processed"
-    if (folder / "metadata.json").exists():
-        return "downloaded"
+    if last_failure is not None:
+        return FAILED_OUTCOME.get(last_failure.get("type", "error"), "error")
     return "pending"
 
 
-def query_status(query: Query, output_dir: Path, failures: list[dict[str, Any]]) -> dict[str, Any]:
-    """The status of one query, from its urls.json, its videos' files and its failure records."""
+def video_stage_counts(output_dir: Path, video_ids: list[str], outcomes: dict[str, str]) -> dict:
+    folder = output_dir / "videos"
+    downloaded = processed = 0
+    for video_id in video_ids:
+        outcome = outcomes[video_id]
+        if outcome == "published" or (folder / video_id / "metadata.json").exists():
+            downloaded += 1
+        if outcome in ("published", "upload_failed") or (
+            (folder / video_id / "ocr.json").exists()
+            and (folder / video_id / "transcript.txt").exists()
+        ):
+            processed += 1
+    counted = Counter(outcomes.values())
+    return {
+        "found": len(video_ids),
+        "downloaded": downloaded,
+        "processed": processed,
+        "published": counted["published"],
+        "unavailable": counted["unavailable"],
+        "failed": sum(counted[name] for name in
+                      ("download_failed", "processing_failed", "upload_failed", "error")),
+        "pending": counted["pending"],
+    }
+
+
+def classify(outcomes: dict[str, str]) -> str:
+    """A query's status from its videos' outcomes (SPEC §6)."""
+    counted = Counter(outcomes.values())
+    if not outcomes:
+        return "search_failed"
+    if counted["published"] == len(outcomes):
+        return "success"
+    if counted["published"]:
+        return "partial_success"
+    if counted["pending"]:
+        return PENDING
+    # Nothing published: name the furthest stage any video reached before failing.
+    for outcome in ("error", "upload_failed", "processing_failed"):
+        if counted[outcome]:
+            return outcome
+    return "download_failed"
+
+
+def query_status(query: Query, output_dir: Path,
+                 failures_by_video: dict[str, dict[str, Any]],
+                 query_failures: list[dict[str, Any]]) -> dict[str, Any]:
     folder = output_dir / "queries" / query.dirname
     urls = read_json(folder / "urls.json")
-    own_failures = [f for f in failures if f.get("query_index") == query.index
-                    and f.get("query") == query.text]
     base = {"index": query.index, "query": query.text, "meta": query.meta, "updated_at": utc_now()}
+    search_failures = [f for f in query_failures if f.get("type") == "search"]
     if urls is None:
-        searched = any(f.get("type") == "search" for f in own_failures)
-        return {**base, "status": "search_failed" if searched else "pending",
-                "videos": {}, "counts": {"found": 0}}
-    if not urls:
-        return {**base, "status": "search_failed", "videos": {}, "counts": {"found": 0}}
-    outcomes = {str(entry["video_id"]): video_outcome(output_dir, str(entry["video_id"]))
-                for entry in urls}
-    video_failures: dict[str, str] = {}
-    for failure in failures:
-        video_id = failure.get("video_id")
-        if video_id in outcomes and outcomes[video_id] not in ("published", "unavailable"):
-            video_failures[video_id] = failure["type"]
-    for video_id, failure_type in video_failures.items():
-        stage = {"download": "download_failed", "process": "processing_failed",
-                 "validate": "processing_failed", "upload": "upload_failed"}.get(
-                     failure_type, "error")
-        outcomes[video_id] = stage
-    counts = {
-        "found": len(outcomes),
-        "downloaded": sum(o in ("downloaded", "processed", "published", "processing_failed",
-                                "upload_failed") for o in outcomes.values()),
-        "processed": sum(o in ("processed", "published", "upload_failed")
-                         for o in outcomes.values()),
-        "published": sum(o == "published" for o in outcomes.values()),
-        "unavailable": sum(o == "unavailable" for o in outcomes.values()),
-        "failed": sum(o.endswith("_failed") or o == "error" for o in outcomes.values()),
-        "pending": sum(o in ("pending", "downloaded", "processed") for o in outcomes.values()),
+        status = "search_failed" if search_failures else PENDING
+        return {**base, "status": status, "counts": {"found": 0}, "videos": {},
+                "last_error": search_failures[-1]["error"] if search_failures else None}
+    video_ids = [str(entry["video_id"]) for entry in urls]
+    outcomes = {video_id: video_outcome(output_dir, video_id, failures_by_video.get(video_id))
+                for video_id in video_ids}
+    errors = {video_id: failures_by_video[video_id]["error"] for video_id, outcome
+              in outcomes.items() if outcome not in ("published", "pending")
+              and video_id in failures_by_video}
+    status = classify(outcomes)
+    return {
+        **base,
+        "status": status,
+        "counts": video_stage_counts(output_dir, video_ids, outcomes),
+        "videos": {video_id: {"outcome": outcome, **({"error": errors[video_id]}
+                                                      if video_id in errors else {})}
+                   for video_id, outcome in outcomes.items()},
+        "last_error": search_failures[-1]["error"] if status == "search_failed"
+        and search_failures else None,
     }
-    return {**base, "status": classify(outcomes, counts), "videos": outcomes, "counts": counts}
 
 
-def classify(outcomes: dict[str, str], counts: dict[str, int]) -> str:
-    available = counts["found"] - counts["unavailable"]
-    if counts["published"] and counts["published"] == available:
-        return "success"
-    if counts["published"]:
-        return "partial_success"
-    if counts["pending"] and not counts["failed"]:
-        return "pending"
-    values = set(outcomes.values()) - {"unavailable"}
-    if not values or values <= {"download_failed", "pending"}:
-        return "download_failed"
-    if "upload_failed" in values:
-        return "upload_failed"
-    if "processing_failed" in values:
-        return "processing_failed"
-    if "download_failed" in values:
-        return "download_failed"
-    return "error"
+def collect_statuses(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The status of every query of the list (and the single query, if any)."""
+    output_dir = Path(config["output_dir"])
+    failures = read_failures(output_dir)
+    failures_by_video: dict[str, dict[str, Any]] = {}
+    failures_by_query: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for record in failures:  # in time order, so the last one per video wins
+        if record.get("video_id"):
+            failures_by_video[str(record["video_id"])] = record
+        failures_by_query.setdefault((record.get("query_index"), record.get("query")),
+                                     []).append(record)
+    return [
+        query_status(query, output_dir, failures_by_video,
+                     failures_by_query.get((query.index, query.text), []))
+        for query in all_queries(config)
+    ]
+
+
+def progress_summary(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    finished = [s for s in statuses if s["status"] != PENDING]
+    totals = Counter(s["status"] for s in statuses)
+    # A video found by several queries is counted once.
+    unique = {video_id: video["outcome"] for s in statuses
+              for video_id, video in s["videos"].items()}
+    videos = {"found": len(unique), **Counter(unique.values())}
+    return {
+        "processed_queries": [f"{s['index']}:{s['query']}" for s in finished],
+        "stats": {"total": len(finished), **{name: totals[name] for name in STATUSES},
+                  "pending": totals[PENDING]},
+        "videos": videos,
+        "updated_at": utc_now(),
+    }
 
 
 def write_run_status(config: dict[str, Any], log_path: object = None) -> dict[str, Any]:
-    """Write status.json for every query this run covers and progress.json over all queries."""
+    """Write status.json of every query that has a folder, and progress.json over all queries."""
     output_dir = Path(config["output_dir"])
-    failures = read_failures(output_dir)
-    statuses = []
-    for query in all_queries(config):
-        folder = output_dir / "queries" / query.dirname
-        status = query_status(query, output_dir, failures)
+    statuses = collect_statuses(config)
+    for status in statuses:
+        folder = output_dir / "queries" / Query(status["index"], status["query"]).dirname
         if folder.exists():
             atomic_write_json(folder / "status.json", status)
-        statuses.append(status)
-    finished = [f"{s['index']}:{s['query']}" for s in statuses if s["status"] not in ("pending",)]
-    totals: dict[str, int] = {name: 0 for name in STATUSES}
-    for status in statuses:
-        if status["status"] in totals:
-            totals[status["status"]] += 1
-    progress = {
-        "processed_queries": finished,
-        "stats": {"total": len(finished), **totals,
-                  "videos_published": sum(s["counts"].get("published", 0) for s in statuses)},
-        "updated_at": utc_now(),
-    }
+    progress = progress_summary(statuses)
     atomic_write_json(output_dir / "progress.json", progress)
     return progress

@@ -1,0 +1,99 @@
+"""`tiktok-research`: the package's command line (status table, report, export, stage helpers)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from tiktok_research import config as config_module
+
+STATUS_STYLE = {"success": "green", "partial_success": "yellow", "search_failed": "red",
+                "download_failed": "red", "processing_failed": "red", "upload_failed": "red",
+                "error": "bold red", "pending": "dim"}
+COLUMNS = ("found", "downloaded", "processed", "published", "unavailable", "failed")
+HEADINGS = ("found", "down", "proc", "pub", "unav", "fail")  # fits an 80-column terminal
+
+
+def status_table(statuses: list[dict[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+                  caption="videos: found, downloaded, processed, published, unavailable, failed")
+    table.add_column("#", justify="right")
+    table.add_column("query", overflow="ellipsis", no_wrap=True, max_width=22)
+    table.add_column("status", no_wrap=True)
+    for heading in HEADINGS:
+        table.add_column(heading, justify="right", min_width=len(heading))
+    totals = dict.fromkeys(COLUMNS, 0)
+    for status in statuses:
+        counts = status["counts"]
+        for name in COLUMNS:
+            totals[name] += counts.get(name, 0)
+        style = STATUS_STYLE.get(status["status"], "")
+        table.add_row(str(status["index"]), status["query"],
+                      f"[{style}]{status['status']}[/{style}]" if style else status["status"],
+                      *(str(counts.get(name, 0)) for name in COLUMNS))
+    table.add_section()
+    table.add_row("", f"{len(statuses)} queries", "", *(str(totals[name]) for name in COLUMNS),
+                  style="bold")
+    return table
+
+
+def print_status(config: dict[str, Any], console: Console | None = None) -> list[dict]:
+    from tiktok_research.accounting import collect_statuses, progress_summary
+
+    console = console or Console()
+    statuses = [s for s in collect_statuses(config)
+                if (Path(config["output_dir"]) / "queries").exists()]
+    shown = [s for s in statuses if s["status"] != "pending" or s["counts"].get("found")]
+    console.print(status_table(shown or statuses))
+    stats = progress_summary(statuses)["stats"]
+    summary = ", ".join(f"{name} {count}" for name, count in stats.items() if count)
+    console.print(f"Totals: {summary}")
+    return statuses
+
+
+def load_config(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if args.output_dir:
+        overrides["output_dir"] = args.output_dir
+    if args.research_list:
+        overrides["research_list"] = args.research_list
+    return config_module.load(overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tiktok-research", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("status", "print a table of every query's status"),
+                            ("report", "write the HTML run report"),
+                            ("export", "write the dataset export (Parquet and CSV)")):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--output-dir", help="the run's output directory (default: output)")
+        command.add_argument("--research-list", help="the query CSV (default: research_list.csv)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args)
+    except config_module.ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.command == "status":
+        print_status(config)
+    elif args.command == "report":
+        from tiktok_research.report import write_report
+
+        print(write_report(config))
+    elif args.command == "export":
+        from tiktok_research.export import export_dataset
+
+        for path in export_dataset(config):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
