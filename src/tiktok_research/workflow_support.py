@@ -51,3 +51,16 @@ def queries_for_video(output_dir: str | Path, video_id: str) -> list[dict[str, A
                               "query": entry.get("query"), "position": entry.get("position")})
                 break
     return found
+
+
+def video_entry(output_dir: str | Path, video_id: str) -> dict[str, Any] | None:
+    """The first urls.json entry (in query-directory order) listing the video, or None."""
+    for urls_path in sorted(Path(output_dir).glob("queries/query_*/urls.json")):
+        try:
+            entries = json.loads(urls_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in entries:
+            if str(entry.get("video_id")) == video_id:
+                return entry
+    return None
