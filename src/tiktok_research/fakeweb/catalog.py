@@ -102,6 +102,8 @@ class DemoVideo:
     kind: str = "ok"
     counts_as_strings: bool = False  # some real pages send counts and times as strings
     challenge_visits: int = 0  # serve a bot challenge for the first N page visits
+    login_visits: int = 0  # then redirect to /login for the next N visits
+    expired_url_visits: int = 0  # then serve already-expired video URLs for the next N visits
 
     @property
     def page_path(self) -> str:

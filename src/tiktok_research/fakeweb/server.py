@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -77,8 +78,10 @@ Handler = Callable[["FakeWeb", Request], "Response | None"]
 
 
 class FakeWeb:
-    def __init__(self, catalog: Catalog | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, catalog: Catalog | None = None, host: str = "127.0.0.1", port: int = 0,
+                 media_dir: Path | None = None):
         self.catalog = catalog or demo_catalog()
+        self.media_dir = media_dir  # demo MP4s (None: fakeweb.media's shared cache)
         self.lock = threading.Lock()
         self.faults: dict[str, list[Fault]] = {}
         self.requests: list[tuple[str, Request]] = []

@@ -1,8 +1,9 @@
 """The services the fake web answers, in dispatch order. A new fake service is one module with a
 `handle(web, request)` function, added here."""
 
-from tiktok_research.fakeweb import serper
+from tiktok_research.fakeweb import serper, tiktok
 
 SERVICES = [
     ("serper", serper.handle),
+    ("tiktok", tiktok.handle),
 ]

@@ -1,0 +1,507 @@
+"""Browser download: zendriver drives Debian's Chromium to a video page and fetches the bytes.
+
+The video is fetched *inside* the browser session that loaded the page (its cookies, among them
+`tt_chain_token`, and the page as Referer), in byte ranges, trying the page's candidate URLs in
+order (`tiktok_page.candidate_urls`). A refused URL (expired) makes the page load again for
+fresh ones. The file is verified (MP4 box structure from `ftyp` to the end, ffprobe finds a video
+stream, duration > 0) before it is renamed into place, so a partial or bogus file never sits at
+`video.mp4`.
+
+Each concurrent download holds one slot (`slot-{i}.lock`, i < workers) and that slot's browser
+profile directory, which may be wiped at any time between jobs. Chromium runs in its own process
+group and dies with the job: stopped in `finally`, killed on SIGTERM/SIGINT, and started with a
+parent-death signal so even a SIGKILLed job leaves no browser behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import tenacity
+import zendriver
+from filelock import FileLock, Timeout
+
+from tiktok_research.tiktok_page import PageOutcome, candidate_urls, parse_page
+
+log = logging.getLogger("tiktok_research.download")
+
+CHROMIUM_FLAGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+]
+CHUNK_BYTES = 4 * 1024 * 1024
+FETCH_ATTEMPTS = 3  # one try and 2 retries per URL
+PAGE_ATTEMPTS = 4  # a challenge or login wall may pass after a wait and a fresh visit
+PAGE_RELOADS = 2  # fresh URLs after expired ones
+SLOT_WAIT_SECONDS = 600
+PID_FILE = "browser.pid"
+
+# Runs in the page: one ranged fetch with the page's cookies, the body as base64.
+FETCH_RANGE_JS = """
+(async () => {
+  try {
+    const response = await fetch(%(url)s, {
+      credentials: "include", cache: "no-store", referrer: location.href,
+      headers: {"Range": "bytes=%(start)d-%(end)d"},
+    });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return JSON.stringify({status: response.status, data: btoa(binary),
+      contentRange: response.headers.get("content-range") || "",
+      contentType: response.headers.get("content-type") || ""});
+  } catch (error) {
+    return JSON.stringify({status: 0, error: String(error)});
+  }
+})()
+"""
+PAGE_STATE_JS = """
+JSON.stringify({
+  html: document.documentElement ? document.documentElement.outerHTML : "",
+  url: location.href,
+  ready: document.readyState,
+  status: (performance.getEntriesByType("navigation")[0] || {}).responseStatus || 0,
+})
+"""
+
+
+class DownloadError(RuntimeError):
+    """The video could not be downloaded (after the retries this job makes)."""
+
+
+class PageBlocked(DownloadError):
+    """A bot challenge or a login wall stayed in the way: worth a retry later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the video page answered with a {reason} page on every visit")
+        self.reason = reason
+
+
+class VideoUnavailable(Exception):
+    """The page says the video cannot be had: private, deleted, not available, a photo post."""
+
+    def __init__(self, outcome: PageOutcome) -> None:
+        code = f" (statusCode {outcome.status_code})" if outcome.status_code else ""
+        super().__init__(f"video unavailable: {outcome.reason}{code}")
+        self.outcome = outcome
+
+
+class TransientFetchError(DownloadError):
+    """Network error, 429/5xx or a bad body: the same URL may work on another try."""
+
+
+class UrlRefused(DownloadError):
+    """403/404/410 from the CDN: this URL is expired or refused; the page has fresh ones."""
+
+
+class BadVideo(TransientFetchError):
+    """The bytes are not a complete, decodable MP4 video."""
+
+
+@dataclass(frozen=True)
+class BrowserSettings:
+    chromium: str = "/usr/bin/chromium"
+    headless: bool = True
+    profiles_dir: Path = Path("browser_profiles")
+    workers: int = 1
+    page_timeout: float = 30.0
+    backoff_seconds: float = 2.0
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BrowserSettings:
+        tiktok = config["tiktok"]
+        return cls(
+            chromium=tiktok["chromium"],
+            headless=tiktok["headless"],
+            profiles_dir=Path(tiktok["profiles_dir"]),
+            workers=config["workers"],
+            page_timeout=float(tiktok["page_timeout_seconds"]),
+            backoff_seconds=float(tiktok["backoff_seconds"]),
+        )
+
+
+@dataclass
+class DownloadResult:
+    item: dict[str, Any]  # the page's itemStruct (normalised), for metadata.json
+    source_url: str  # the candidate URL the bytes came from
+    size: int
+    page_visits: int
+
+
+# --- verification ---------------------------------------------------------------------------
+def check_mp4_boxes(path: Path) -> None:
+    """The file starts with `ftyp` and its top-level boxes end exactly at its end (not cut)."""
+    size = path.stat().st_size
+    seen: list[str] = []
+    with open(path, "rb") as handle:
+        offset = 0
+        while offset < size:
+            handle.seek(offset)
+            header = handle.read(16)
+            if len(header) < 8:
+                raise BadVideo(f"MP4 box header cut at byte {offset}")
+            box_size = int.from_bytes(header[:4], "big")
+            box_type = header[4:8].decode("latin-1")
+            if box_size == 1:
+                if len(header) < 16:
+                    raise BadVideo(f"MP4 box header cut at byte {offset}")
+                box_size = int.from_bytes(header[8:16], "big")
+            elif box_size == 0:
+                box_size = size - offset
+            if not seen and box_type != "ftyp":
+                raise BadVideo("not an MP4 file (no ftyp box at the start)")
+            if box_size < 8 or offset + box_size > size:
+                raise BadVideo(f"MP4 box {box_type!r} runs past the end of the file (truncated)")
+            seen.append(box_type)
+            offset += box_size
+    for needed in ("moov", "mdat"):
+        if needed not in seen:
+            raise BadVideo(f"MP4 file has no {needed!r} box")
+
+
+def probe_video(path: Path) -> float:
+    """ffprobe's duration of a file with a video stream; BadVideo otherwise."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:format=duration",
+         "-of", "json", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    if result.returncode != 0:
+        raise BadVideo(f"ffprobe cannot read the file: {result.stderr.strip()[:200]}")
+    info = json.loads(result.stdout or "{}")
+    if not any(s.get("codec_type") == "video" for s in info.get("streams", [])):
+        raise BadVideo("no video stream in the file")
+    duration = float((info.get("format") or {}).get("duration") or 0)
+    if duration <= 0:
+        raise BadVideo("the video has no duration")
+    return duration
+
+
+def verify_video(path: Path) -> float:
+    check_mp4_boxes(path)
+    return probe_video(path)
+
+
+# --- browser slots and process lifetime ----------------------------------------------------
+@contextlib.contextmanager
+def browser_slot(profiles_dir: Path, workers: int,
+                 wait_seconds: float = SLOT_WAIT_SECONDS) -> Iterator[Path]:
+    """Hold a free slot `i < workers` (its lock file) and yield its profile directory."""
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for index in range(workers):
+            lock = FileLock(str(profiles_dir / f"slot-{index}.lock"))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                profile = profiles_dir / f"slot-{index}"
+                profile.mkdir(exist_ok=True)
+                kill_leftover_browser(profile)
+                yield profile
+            finally:
+                lock.release()
+            return
+        if time.monotonic() > deadline:
+            raise DownloadError(f"no free browser slot among {workers} after {wait_seconds:.0f} s")
+        time.sleep(0.2)
+
+
+def wipe_profiles(profiles_dir: Path) -> None:
+    """Delete every slot's browser profile (cookies, cache); held slots are left alone."""
+    for profile in sorted(Path(profiles_dir).glob("slot-*")):
+        if not profile.is_dir():
+            continue
+        lock = FileLock(str(profile) + ".lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            shutil.rmtree(profile, ignore_errors=True)
+        finally:
+            lock.release()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def kill_leftover_browser(profile: Path) -> None:
+    """A browser a dead job left on this slot's profile is killed (with its process group)."""
+    pid_file = profile / PID_FILE
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        pid = 0
+    if pid and str(profile.resolve()) in _cmdline(pid):
+        log.warning("killing a leftover browser (pid %d) on %s", pid, profile)
+        kill_process_group(pid)
+    pid_file.unlink(missing_ok=True)
+    for name in ("SingletonLock", "SingletonSocket", "SingletonCookie"):
+        (profile / name).unlink(missing_ok=True)
+
+
+def kill_process_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def launcher_script(profile: Path, chromium: str) -> Path:
+    """A wrapper that starts Chromium in its own process group, killed when its parent dies."""
+    if shutil.which("setpriv") is None or shutil.which("setsid") is None:
+        return Path(chromium)
+    script = profile.parent / f"{profile.name}.launch.sh"
+    text = f'#!/bin/sh\nexec setpriv --pdeathsig KILL -- setsid {chromium} "$@"\n'
+    if not script.exists() or script.read_text() != text:
+        tmp = script.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(script)
+    return script
+
+
+# --- the download -------------------------------------------------------------------------
+def _expire_of(url: str) -> int | None:
+    values = parse_qs(urlsplit(url).query).get("expire")
+    try:
+        return int(values[0]) if values else None
+    except ValueError:
+        return None
+
+
+class BrowserSession:
+    """One Chromium on one slot profile, one tab on the video page."""
+
+    def __init__(self, settings: BrowserSettings, profile: Path) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.browser: zendriver.Browser | None = None
+        self.tab: Any = None
+        self.pid: int | None = None
+        self.page_visits = 0
+
+    async def start(self) -> None:
+        if not self.settings.headless and not os.environ.get("DISPLAY"):
+            raise DownloadError("tiktok.headless is false but DISPLAY is not set "
+                                "(run under Xvfb, e.g. xvfb-run snakemake ...)")
+        if not Path(self.settings.chromium).exists():
+            raise DownloadError(f"Chromium not found at {self.settings.chromium} "
+                                "(config tiktok.chromium; Debian package `chromium`)")
+        self.browser = await zendriver.start(
+            browser_executable_path=str(launcher_script(self.profile, self.settings.chromium)),
+            headless=self.settings.headless,
+            sandbox=False,
+            user_data_dir=str(self.profile.resolve()),
+            browser_args=list(CHROMIUM_FLAGS),
+        )
+        process = getattr(self.browser, "_process", None)
+        self.pid = process.pid if process is not None else None
+        if self.pid:
+            (self.profile / PID_FILE).write_text(str(self.pid))
+
+    def kill(self) -> None:
+        """Synchronous hard stop (signal handlers): the whole browser process group."""
+        if self.pid:
+            kill_process_group(self.pid)
+
+    async def stop(self) -> None:
+        try:
+            if self.browser is not None:
+                await asyncio.wait_for(self.browser.stop(), timeout=15)
+        except Exception as error:  # the browser may be gone already; kill below regardless
+            log.debug("browser stop: %r", error)
+        finally:
+            self.kill()
+            (self.profile / PID_FILE).unlink(missing_ok=True)
+            self.browser = None
+
+    async def visit(self, page_url: str, video_id: str) -> PageOutcome:
+        """Load the page once and classify it."""
+        assert self.browser is not None
+        self.page_visits += 1
+        timeout = self.settings.page_timeout
+        self.tab = await asyncio.wait_for(self.browser.get(page_url), timeout=timeout)
+        state: dict[str, Any] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = json.loads(await asyncio.wait_for(self.tab.evaluate(PAGE_STATE_JS), timeout))
+            if state.get("ready") in ("interactive", "complete") and state.get("html"):
+                break
+            await asyncio.sleep(0.1)
+        return parse_page(state.get("html", ""), video_id,
+                          http_status=int(state.get("status") or 0),
+                          final_url=state.get("url", ""))
+
+    async def open_video_page(self, page_url: str, video_id: str) -> PageOutcome:
+        """Visit until the page shows its data; challenge/login pages get a wait and a revisit."""
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(PAGE_ATTEMPTS),
+            wait=tenacity.wait_exponential(multiplier=self.settings.backoff_seconds,
+                                           max=self.settings.backoff_seconds * 8),
+            retry=tenacity.retry_if_exception_type((PageBlocked, TimeoutError)),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                outcome = await self.visit(page_url, video_id)
+                if outcome.status == "retry":
+                    log.info("visit %d of %s: %s page", self.page_visits, page_url, outcome.reason)
+                    raise PageBlocked(outcome.reason)
+        if outcome.status == "unavailable":
+            raise VideoUnavailable(outcome)
+        return outcome
+
+    async def fetch_range(self, url: str, start: int, end: int) -> tuple[int, str, bytes]:
+        script = FETCH_RANGE_JS % {"url": json.dumps(url), "start": start, "end": end}
+        raw = await asyncio.wait_for(self.tab.evaluate(script, await_promise=True),
+                                     timeout=self.settings.page_timeout * 4)
+        answer = json.loads(raw)
+        if answer["status"] == 0:
+            raise TransientFetchError(f"network error fetching the video: {answer.get('error')}")
+        return answer["status"], answer.get("contentRange", ""), base64.b64decode(answer["data"])
+
+    async def fetch_to(self, url: str, target: Path) -> int:
+        """Fetch `url` into `target` in byte ranges; the size written."""
+        total: int | None = None
+        written = 0
+        with open(target, "wb") as handle:
+            while total is None or written < total:
+                status, content_range, data = await self.fetch_range(
+                    url, written, written + CHUNK_BYTES - 1)
+                if status in (401, 403, 404, 410):
+                    raise UrlRefused(f"the CDN answered {status}")
+                if status == 429 or status >= 500:
+                    raise TransientFetchError(f"the CDN answered {status}")
+                if status == 200:  # the whole body at once, range ignored
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write(data)
+                    return len(data)
+                if status != 206:
+                    raise TransientFetchError(f"the CDN answered {status}")
+                total = _range_total(content_range)
+                if not data:
+                    raise TransientFetchError("the CDN sent an empty range")
+                handle.write(data)
+                written += len(data)
+        return written
+
+    async def download_candidate(self, url: str, part: Path) -> int:
+        """One URL with 2 retries and backoff; a refused URL is not retried (needs a reload)."""
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(FETCH_ATTEMPTS),
+            wait=tenacity.wait_exponential(multiplier=self.settings.backoff_seconds,
+                                           max=self.settings.backoff_seconds * 8),
+            retry=tenacity.retry_if_exception_type((TransientFetchError, TimeoutError)),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                size = await self.fetch_to(url, part)
+                await asyncio.to_thread(verify_video, part)
+        return size
+
+
+def _range_total(content_range: str) -> int:
+    try:
+        return int(content_range.rsplit("/", 1)[1])
+    except (IndexError, ValueError):
+        raise TransientFetchError(f"bad Content-Range {content_range!r}") from None
+
+
+async def _download(page_url: str, video_id: str, video_path: Path,
+                    session: BrowserSession, part: Path) -> DownloadResult:
+    outcome = await session.open_video_page(page_url, video_id)
+    errors: list[str] = []
+    for reload in range(PAGE_RELOADS + 1):
+        refused = False
+        for url in candidate_urls(outcome.item):
+            try:
+                size = await session.download_candidate(url, part)
+            except UrlRefused as error:
+                expire = _expire_of(url)
+                expired = expire is not None and expire < time.time()
+                errors.append(f"{error}{' (URL expired)' if expired else ''}")
+                log.info("video URL refused (%s, expired=%s)", error, expired)
+                refused = True
+                if expired:
+                    break  # every URL of this page visit shares the expiry
+                continue
+            except (TransientFetchError, TimeoutError) as error:
+                errors.append(str(error) or type(error).__name__)
+                log.info("video URL failed after retries: %s", error)
+                continue
+            part.chmod(0o644)
+            os.replace(part, video_path)
+            return DownloadResult(outcome.item, url, size, session.page_visits)
+        if not refused or reload == PAGE_RELOADS:
+            break
+        log.info("reloading %s for fresh video URLs", page_url)
+        outcome = await session.open_video_page(page_url, video_id)
+    raise DownloadError("no candidate URL gave a valid video: " + "; ".join(errors[-4:]))
+
+
+async def download_video_async(page_url: str, video_id: str, video_path: Path,
+                               settings: BrowserSettings) -> DownloadResult:
+    video_path = Path(video_path)
+    video_path.parent.mkdir(parents=True, exist_ok=True)
+    with browser_slot(settings.profiles_dir, settings.workers) as profile:
+        session = BrowserSession(settings, profile)
+        fd, part_name = tempfile.mkstemp(prefix=f".{video_path.name}.", suffix=".part",
+                                         dir=video_path.parent)
+        os.close(fd)
+        part = Path(part_name)
+
+        def on_signal(signum: int, frame: Any) -> None:
+            session.kill()
+            part.unlink(missing_ok=True)
+            raise SystemExit(128 + signum)
+
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, on_signal)
+                        for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            await session.start()
+            return await _download(page_url, video_id, video_path, session, part)
+        finally:
+            part.unlink(missing_ok=True)
+            await session.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def download_video(page_url: str, video_id: str, video_path: Path | str,
+                   settings: BrowserSettings) -> DownloadResult:
+    """Download one video with a fresh browser on a free slot; see the module docstring."""
+    return asyncio.run(download_video_async(page_url, video_id, Path(video_path), settings))
