@@ -21,8 +21,8 @@ rule all:
 
 
 onsuccess:
-    write_run_status(log)
+    finish_run()
 
 
 onerror:
-    write_run_status(log)
+    finish_run()

@@ -70,5 +70,6 @@ def publish_inputs(wildcards):
     return inputs
 
 
-def write_run_status(log_path):
-    accounting.write_run_status(config, log_path)
+def finish_run():
+    """Status files, report and dataset export, after every run, successful or not."""
+    accounting.finish_run(config)

@@ -8,6 +8,7 @@ produced them, including for queries outside this run's slice.
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,19 @@ def write_run_status(config: dict[str, Any], log_path: object = None) -> dict[st
     progress = progress_summary(statuses)
     atomic_write_json(output_dir / "progress.json", progress)
     return progress
+
+
+def finish_run(config: dict[str, Any]) -> None:
+    """End of every run (Snakemake's onsuccess/onerror): status files, report, export.
+
+    Each part is attempted even if another fails, so a broken report never hides the status.
+    """
+    from tiktok_research.export import export_dataset
+    from tiktok_research.report import write_report
+
+    for step in (write_run_status, write_report, export_dataset):
+        try:
+            step(config)
+        except Exception as error:  # the run is over; say what broke and carry on
+            log.error("%s failed: %s", step.__name__, error)
+            print(f"tiktok-research: {step.__name__} failed: {error}", file=sys.stderr)

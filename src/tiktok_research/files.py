@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+
+# mkstemp creates files readable by the owner only; results should get the usual mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_UMASK)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

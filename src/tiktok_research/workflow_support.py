@@ -64,3 +64,15 @@ def video_entry(output_dir: str | Path, video_id: str) -> dict[str, Any] | None:
             if str(entry.get("video_id")) == video_id:
                 return entry
     return None
+
+
+def config_arguments(overrides: dict[str, Any]) -> list[str]:
+    """`--config key=value` arguments as Snakemake's command line takes them: it has no dotted
+    keys, so a nested section goes as one YAML flow mapping (`serper={base_url: ...}`)."""
+    import yaml
+
+    args = []
+    for key, value in overrides.items():
+        encoded = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+        args.append(f"{key}={encoded.removesuffix('...').strip()}")
+    return args

