@@ -1,0 +1,192 @@
+"""Database backends (sqlite, real PostgreSQL, supabase-py against the fake PostgREST) and the
+fake PostgREST's wire protocol."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import httpx
+import psycopg
+import pytest
+from support.postgres import postgres_dsn, postgres_server  # noqa: F401 (fixtures)
+
+from tiktok_research.config import MissingSecret
+from tiktok_research.database import (
+    LINK_COLUMNS,
+    VIDEO_COLUMNS,
+    DatabaseError,
+    open_database,
+    schema_sql,
+)
+from tiktok_research.fakeweb import postgrest
+
+ROW = {"video_id": "7319467787859053825",
+       "url": "https://www.tiktok.com/@a/video/7319467787859053825",
+       "author": "a", "title": "a title", "transcript": "hello", "ocr_text": "one\ntwo",
+       "gcs_prefix": "gs://b/videos/7319467787859053825/", "frame_count": 2,
+       "processed_at": "2026-01-02T03:04:05Z"}
+LINKS = [{"query_index": 0, "query": "tokyo ramen", "video_id": ROW["video_id"], "position": 3},
+         {"query_index": 4, "query": "lisbon", "video_id": ROW["video_id"], "position": 1}]
+EXPECTED_VIDEO = (*(ROW[c] for c in VIDEO_COLUMNS[:-1]), "2026-01-02 03:04:05")
+EXPECTED_LINKS = sorted(tuple(link[c] for c in LINK_COLUMNS) for link in LINKS)
+
+
+def pg_rows(dsn: str) -> tuple[list[tuple], list[tuple]]:
+    with psycopg.connect(dsn) as connection:
+        videos = connection.execute(
+            "SELECT video_id, url, author, title, transcript, ocr_text, gcs_prefix, frame_count, "
+            "to_char(processed_at, 'YYYY-MM-DD HH24:MI:SS') FROM videos").fetchall()
+        links = connection.execute(
+            "SELECT query_index, query, video_id, position FROM query_videos "
+            "ORDER BY query_index").fetchall()
+    return videos, links
+
+
+def write_twice(database) -> None:
+    for _ in range(2):
+        database.upsert_video(ROW)
+        database.upsert_links(LINKS)
+    database.upsert_video(dict(ROW, frame_count=5))
+    database.upsert_video(ROW)
+    database.close()
+
+
+@pytest.fixture
+def supabase(fake_web, postgres_dsn, monkeypatch):  # noqa: F811
+    """The fake PostgREST over a real PostgreSQL database with the shipped schema applied."""
+    with psycopg.connect(postgres_dsn) as connection:
+        connection.execute(schema_sql())
+    postgrest.configure(fake_web, postgres_dsn)
+    monkeypatch.setenv("SUPABASE_URL", fake_web.base_url)
+    monkeypatch.setenv("SUPABASE_KEY", postgrest.DEFAULT_KEY)
+    return postgres_dsn
+
+
+def test_sqlite_upserts_without_duplicates(tmp_path):
+    path = tmp_path / "out" / "research.sqlite"
+    write_twice(open_database({"database": {"backend": "sqlite", "sqlite_path": str(path)}}))
+    with sqlite3.connect(path) as connection:
+        videos = connection.execute(f"SELECT {', '.join(VIDEO_COLUMNS)} FROM videos").fetchall()
+        links = connection.execute("SELECT query_index, query, video_id, position "
+                                   "FROM query_videos ORDER BY query_index").fetchall()
+    assert videos == [tuple(ROW[c] for c in VIDEO_COLUMNS)]
+    assert links == EXPECTED_LINKS
+
+
+def test_postgres_creates_tables_and_upserts(postgres_dsn, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
+    write_twice(open_database({"database": {"backend": "postgres"}}))
+    videos, links = pg_rows(postgres_dsn)
+    assert videos == [EXPECTED_VIDEO]
+    assert links == EXPECTED_LINKS
+
+
+def test_postgres_column_types_match_the_spec(postgres_dsn, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
+    open_database({"database": {"backend": "postgres"}}).close()
+    with psycopg.connect(postgres_dsn) as connection:
+        columns = connection.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'videos' ORDER BY ordinal_position").fetchall()
+        key = connection.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'videos'::regclass "
+            "AND i.indisprimary").fetchall()
+    assert columns == [("video_id", "text"), ("url", "text"), ("author", "text"),
+                       ("title", "text"), ("transcript", "text"), ("ocr_text", "text"),
+                       ("gcs_prefix", "text"), ("frame_count", "integer"),
+                       ("processed_at", "timestamp without time zone")]
+    assert key == [("video_id",)]
+
+
+def test_postgres_needs_database_url(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingSecret, match="DATABASE_URL"):
+        open_database({"database": {"backend": "postgres"}})
+
+
+def test_postgres_unreachable_is_retryable_and_hides_the_password(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:s3cr3tpass@127.0.0.1:1/db")
+    with pytest.raises(DatabaseError) as caught:
+        open_database({"database": {"backend": "postgres"}})
+    assert caught.value.retryable
+    assert "s3cr3tpass" not in str(caught.value)
+
+
+def test_supabase_gives_the_same_rows(supabase):
+    write_twice(open_database({"database": {"backend": "supabase"}}))
+    videos, links = pg_rows(supabase)
+    assert videos == [EXPECTED_VIDEO]
+    assert links == EXPECTED_LINKS
+
+
+def test_supabase_bad_key_names_supabase_key(supabase, monkeypatch):
+    monkeypatch.setenv("SUPABASE_KEY", "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.zzbadsig")
+    database = open_database({"database": {"backend": "supabase"}})
+    with pytest.raises(DatabaseError, match="SUPABASE_KEY") as caught:
+        database.upsert_video(ROW)
+    assert not caught.value.retryable
+    assert "zzbadsig" not in str(caught.value)
+
+
+def test_supabase_needs_its_secrets(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SUPABASE_URL", "http://127.0.0.1:1")
+    monkeypatch.delenv("SUPABASE_KEY", raising=False)
+    with pytest.raises(MissingSecret, match="SUPABASE_KEY"):
+        open_database({"database": {"backend": "supabase"}})
+
+
+def test_supabase_503_is_retryable(supabase, fake_web):
+    fake_web.fail("supabase", 503, times=1)
+    database = open_database({"database": {"backend": "supabase"}})
+    with pytest.raises(DatabaseError) as caught:
+        database.upsert_video(ROW)
+    assert caught.value.retryable
+    database.upsert_video(ROW)  # the fault was used up
+    assert len(pg_rows(supabase)[0]) == 1
+
+
+# --- the fake PostgREST's wire protocol -----------------------------------------------------
+def rest(fake_web, path: str, body, key: str = postgrest.DEFAULT_KEY, prefer: str =
+         "return=representation,resolution=merge-duplicates", **params) -> httpx.Response:
+    headers = {"apikey": key, "Authorization": f"Bearer {key}", "Content-Profile": "public",
+               "Prefer": prefer}
+    return httpx.post(f"{fake_web.base_url}/rest/v1/{path}", params=params, json=body,
+                      headers=headers)
+
+
+def test_postgrest_upsert_answers_201_with_the_rows(supabase, fake_web):
+    response = rest(fake_web, "videos", [ROW], on_conflict="video_id",
+                    columns=",".join(f'"{c}"' for c in ROW))
+    assert response.status_code == 201
+    assert response.json()[0]["video_id"] == ROW["video_id"]
+    again = rest(fake_web, "videos", [dict(ROW, title="new")], on_conflict="video_id")
+    assert again.status_code == 201 and again.json()[0]["title"] == "new"
+    minimal = rest(fake_web, "videos", [ROW], prefer="return=minimal,resolution=merge-duplicates")
+    assert minimal.status_code == 201 and minimal.content == b""
+
+
+@pytest.mark.parametrize(("path", "body", "key", "prefer", "status", "code"), [
+    ("videos", [ROW], "bad", "return=representation,resolution=merge-duplicates", 401,
+     "PGRST301"),
+    ("no_such_table", [ROW], postgrest.DEFAULT_KEY, "return=representation", 404, "PGRST205"),
+    ("videos", [dict(ROW, nope=1)], postgrest.DEFAULT_KEY, "return=representation", 400,
+     "PGRST204"),
+    ("videos", [ROW], postgrest.DEFAULT_KEY, "return=representation", 409, "23505"),
+])
+def test_postgrest_error_bodies(supabase, fake_web, path, body, key, prefer, status, code):
+    rest(fake_web, "videos", [ROW])
+    response = rest(fake_web, path, body, key=key, prefer=prefer)
+    assert response.status_code == status
+    error = response.json()
+    assert set(error) == {"code", "message", "details", "hint"}
+    assert error["code"] == code
+
+
+def test_postgrest_injected_503(supabase, fake_web):
+    fake_web.fail("supabase", 503, times=1)
+    first = rest(fake_web, "videos", [ROW])
+    assert first.status_code == 503 and first.json()["code"] == "PGRST001"
+    assert rest(fake_web, "videos", [ROW]).status_code == 201

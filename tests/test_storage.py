@@ -1,0 +1,105 @@
+"""Storage backends: the local directory and GCS (real client against gcp-storage-emulator)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+from support.gcs import BUCKET, gcs_emulator, gcs_env  # noqa: F401 (fixtures)
+
+from tiktok_research.config import MissingSecret
+from tiktok_research.storage import StorageError, file_md5, open_storage, video_key
+from tiktok_research.storage.gcs import GcsStorage
+from tiktok_research.storage.local import LocalStorage
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    path = tmp_path / "sample.bin"
+    path.write_bytes(bytes(range(256)) * 1000)
+    return path
+
+
+def test_video_key_rejects_non_numeric_ids():
+    assert video_key("123", "frames/001_t0.0s.jpg") == "videos/123/frames/001_t0.0s.jpg"
+    with pytest.raises(ValueError):
+        video_key("../etc", "x")
+
+
+def test_local_upload_lays_out_like_the_bucket(tmp_path, sample):
+    storage = LocalStorage(tmp_path / "bucket")
+    stored = storage.upload(sample, "videos/123/frames/001_t0.0s.jpg")
+    target = tmp_path / "bucket" / "videos" / "123" / "frames" / "001_t0.0s.jpg"
+    assert target.read_bytes() == sample.read_bytes()
+    assert stored.uri == target.as_uri()
+    assert stored.size == sample.stat().st_size
+    assert stored.md5 == md5_b64(sample.read_bytes()) == file_md5(target)
+    assert storage.prefix_uri("123") == (tmp_path / "bucket" / "videos" / "123").as_uri() + "/"
+    assert not list(target.parent.glob(".*.part"))  # no temp files left behind
+
+
+def test_local_upload_refuses_keys_outside_the_directory(tmp_path, sample):
+    with pytest.raises(StorageError) as caught:
+        LocalStorage(tmp_path / "bucket").upload(sample, "../escape.bin")
+    assert not caught.value.retryable
+
+
+def test_open_storage_defaults_to_local(tmp_path):
+    storage = open_storage({"storage": {"backend": "local", "local_dir": str(tmp_path)}})
+    assert storage.name == "local"
+
+
+def test_gcs_upload_is_verified_and_lands_at_the_key(gcs_env, gcs_emulator, sample):  # noqa: F811
+    storage = open_storage({"storage": {"backend": "gcs", "gcs_bucket": None}})
+    assert storage.prefix_uri("123") == f"gs://{BUCKET}/videos/123/"
+    stored = storage.upload(sample, "videos/123/audio.mp3")
+    assert stored.uri == f"gs://{BUCKET}/videos/123/audio.mp3"
+    assert stored.md5 == md5_b64(sample.read_bytes())
+    assert stored.crc32c
+    blob = gcs_emulator.objects()["videos/123/audio.mp3"]
+    assert blob.md5_hash == stored.md5
+    assert blob.download_as_bytes() == sample.read_bytes()
+
+
+def test_gcs_large_file_uses_resumable_upload(gcs_env, gcs_emulator, tmp_path):  # noqa: F811
+    big = tmp_path / "video.mp4"
+    big.write_bytes(hashlib.sha256(b"x").digest() * (9 * 1024 * 1024 // 32))  # > 8 MiB
+    stored = open_storage({"storage": {"backend": "gcs"}}).upload(big, "videos/9/video.mp4")
+    assert stored.md5 == file_md5(big)
+    assert gcs_emulator.objects()["videos/9/video.mp4"].size == big.stat().st_size
+
+
+def test_gcs_bucket_from_config_when_no_env(gcs_env, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("GCS_BUCKET")
+    storage = open_storage({"storage": {"backend": "gcs", "gcs_bucket": BUCKET}})
+    assert isinstance(storage, GcsStorage) and storage.bucket_name == BUCKET
+
+
+def test_gcs_without_bucket_names_the_secret(gcs_env, monkeypatch, tmp_path):  # noqa: F811
+    monkeypatch.delenv("GCS_BUCKET")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    with pytest.raises(MissingSecret, match="GCS_BUCKET"):
+        open_storage({"storage": {"backend": "gcs", "gcs_bucket": None}})
+
+
+def test_gcs_unknown_bucket_is_not_retryable(gcs_env, sample):  # noqa: F811
+    with pytest.raises(StorageError) as caught:
+        GcsStorage("no-such-bucket").upload(sample, "videos/1/audio.mp3")
+    assert not caught.value.retryable
+
+
+def test_gcs_down_is_a_retryable_error(gcs_env, gcs_emulator, sample):  # noqa: F811
+    storage = open_storage({"storage": {"backend": "gcs"}})
+    gcs_emulator.stop()
+    try:
+        with pytest.raises(StorageError) as caught:
+            storage.upload(sample, "videos/1/audio.mp3")
+        assert caught.value.retryable
+    finally:
+        gcs_emulator.start()
