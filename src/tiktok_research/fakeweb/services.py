@@ -1,9 +1,10 @@
 """The services the fake web answers, in dispatch order. A new fake service is one module with a
 `handle(web, request)` function, added here."""
 
-from tiktok_research.fakeweb import serper, tiktok
+from tiktok_research.fakeweb import postgrest, serper, tiktok
 
 SERVICES = [
     ("serper", serper.handle),
+    ("supabase", postgrest.handle),
     ("tiktok", tiktok.handle),
 ]
