@@ -8,7 +8,6 @@ import sqlite3
 import httpx
 import psycopg
 import pytest
-from support.postgres import postgres_dsn, postgres_server  # noqa: F401 (fixtures)
 
 from tiktok_research.config import MissingSecret
 from tiktok_research.database import (
@@ -19,6 +18,8 @@ from tiktok_research.database import (
     schema_sql,
 )
 from tiktok_research.fakeweb import postgrest
+
+pytest_plugins = ["support.postgres"]  # the fixtures
 
 ROW = {"video_id": "7319467787859053825",
        "url": "https://www.tiktok.com/@a/video/7319467787859053825",
@@ -52,7 +53,7 @@ def write_twice(database) -> None:
 
 
 @pytest.fixture
-def supabase(fake_web, postgres_dsn, monkeypatch):  # noqa: F811
+def supabase(fake_web, postgres_dsn, monkeypatch):
     """The fake PostgREST over a real PostgreSQL database with the shipped schema applied."""
     with psycopg.connect(postgres_dsn) as connection:
         connection.execute(schema_sql())
@@ -73,7 +74,7 @@ def test_sqlite_upserts_without_duplicates(tmp_path):
     assert links == EXPECTED_LINKS
 
 
-def test_postgres_creates_tables_and_upserts(postgres_dsn, monkeypatch):  # noqa: F811
+def test_postgres_creates_tables_and_upserts(postgres_dsn, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", postgres_dsn)
     write_twice(open_database({"database": {"backend": "postgres"}}))
     videos, links = pg_rows(postgres_dsn)
@@ -81,7 +82,7 @@ def test_postgres_creates_tables_and_upserts(postgres_dsn, monkeypatch):  # noqa
     assert links == EXPECTED_LINKS
 
 
-def test_postgres_column_types_match_the_spec(postgres_dsn, monkeypatch):  # noqa: F811
+def test_postgres_column_types_match_the_spec(postgres_dsn, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", postgres_dsn)
     open_database({"database": {"backend": "postgres"}}).close()
     with psycopg.connect(postgres_dsn) as connection:

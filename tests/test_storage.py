@@ -7,12 +7,14 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from support.gcs import BUCKET, gcs_emulator, gcs_env  # noqa: F401 (fixtures)
+from support.gcs import BUCKET
 
 from tiktok_research.config import MissingSecret
 from tiktok_research.storage import StorageError, file_md5, open_storage, video_key
 from tiktok_research.storage.gcs import GcsStorage
 from tiktok_research.storage.local import LocalStorage
+
+pytest_plugins = ["support.gcs"]  # the fixtures
 
 
 def md5_b64(data: bytes) -> str:
@@ -55,7 +57,7 @@ def test_open_storage_defaults_to_local(tmp_path):
     assert storage.name == "local"
 
 
-def test_gcs_upload_is_verified_and_lands_at_the_key(gcs_env, gcs_emulator, sample):  # noqa: F811
+def test_gcs_upload_is_verified_and_lands_at_the_key(gcs_env, gcs_emulator, sample):
     storage = open_storage({"storage": {"backend": "gcs", "gcs_bucket": None}})
     assert storage.prefix_uri("123") == f"gs://{BUCKET}/videos/123/"
     stored = storage.upload(sample, "videos/123/audio.mp3")
@@ -67,7 +69,7 @@ def test_gcs_upload_is_verified_and_lands_at_the_key(gcs_env, gcs_emulator, samp
     assert blob.download_as_bytes() == sample.read_bytes()
 
 
-def test_gcs_large_file_uses_resumable_upload(gcs_env, gcs_emulator, tmp_path):  # noqa: F811
+def test_gcs_large_file_uses_resumable_upload(gcs_env, gcs_emulator, tmp_path):
     big = tmp_path / "video.mp4"
     big.write_bytes(hashlib.sha256(b"x").digest() * (9 * 1024 * 1024 // 32))  # > 8 MiB
     stored = open_storage({"storage": {"backend": "gcs"}}).upload(big, "videos/9/video.mp4")
@@ -75,26 +77,26 @@ def test_gcs_large_file_uses_resumable_upload(gcs_env, gcs_emulator, tmp_path): 
     assert gcs_emulator.objects()["videos/9/video.mp4"].size == big.stat().st_size
 
 
-def test_gcs_bucket_from_config_when_no_env(gcs_env, monkeypatch):  # noqa: F811
+def test_gcs_bucket_from_config_when_no_env(gcs_env, monkeypatch):
     monkeypatch.delenv("GCS_BUCKET")
     storage = open_storage({"storage": {"backend": "gcs", "gcs_bucket": BUCKET}})
     assert isinstance(storage, GcsStorage) and storage.bucket_name == BUCKET
 
 
-def test_gcs_without_bucket_names_the_secret(gcs_env, monkeypatch, tmp_path):  # noqa: F811
+def test_gcs_without_bucket_names_the_secret(gcs_env, monkeypatch, tmp_path):
     monkeypatch.delenv("GCS_BUCKET")
     monkeypatch.chdir(tmp_path)  # no .env here
     with pytest.raises(MissingSecret, match="GCS_BUCKET"):
         open_storage({"storage": {"backend": "gcs", "gcs_bucket": None}})
 
 
-def test_gcs_unknown_bucket_is_not_retryable(gcs_env, sample):  # noqa: F811
+def test_gcs_unknown_bucket_is_not_retryable(gcs_env, sample):
     with pytest.raises(StorageError) as caught:
         GcsStorage("no-such-bucket").upload(sample, "videos/1/audio.mp3")
     assert not caught.value.retryable
 
 
-def test_gcs_down_is_a_retryable_error(gcs_env, gcs_emulator, sample):  # noqa: F811
+def test_gcs_down_is_a_retryable_error(gcs_env, gcs_emulator, sample):
     storage = open_storage({"storage": {"backend": "gcs"}})
     gcs_emulator.stop()
     try:
