@@ -148,7 +148,10 @@ def build_report(config: dict[str, Any]) -> str:
              "padding:4px 8px;font-size:14px;text-align:left}th{background:#f5f5f5}")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>TikTok research run report</title><style>{style}</style></head><body>"
+        f"<title>TikTok research run report</title><style>{style}</style>"
+        # Collects script errors, so a test (or a curious reader) can see the page is sound.
+        "<script>window.reportErrors=[];window.addEventListener('error',"
+        "function(e){window.reportErrors.push(String(e.message))});</script></head><body>"
         f"<h1>Run report</h1><p>Output: {html.escape(str(output_dir.resolve()))} — written "
         f"{utc_now()}</p>" + "\n".join(sections) + "</body></html>"
     )

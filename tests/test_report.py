@@ -1,0 +1,102 @@
+"""The run report renders in headless Chromium with its plots; the export has every video."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pandas as pd
+import zendriver
+
+from tiktok_research.accounting import finish_run
+from tiktok_research.config import load
+from tiktok_research.files import atomic_write_json
+
+CHROMIUM_FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+
+
+def make_run(tmp_path):
+    """A finished run's files: one query published, one with a failure, benchmarks."""
+    (tmp_path / "list.csv").write_text("query\nramen tokyo\nlisbon cafes\n")
+    out = tmp_path / "out"
+    config = load({"research_list": str(tmp_path / "list.csv"), "output_dir": str(out)})
+    atomic_write_json(out / "queries" / "query_00000_ramen_tokyo" / "urls.json",
+                      [{"video_id": "101", "url": "http://h/@a/video/101", "query_index": 0,
+                        "query": "ramen tokyo", "position": 1}])
+    atomic_write_json(out / "queries" / "query_00001_lisbon_cafes" / "urls.json",
+                      [{"video_id": "202", "url": "http://h/@b/video/202", "query_index": 1,
+                        "query": "lisbon cafes", "position": 1}])
+    video = out / "videos" / "101"
+    atomic_write_json(video / "metadata.json", {
+        "video_id": "101", "url": "http://h/@a/video/101", "author": "a", "caption": "Ramen #food",
+        "hashtags": ["food"], "create_time": "2024-01-02T03:04:05Z", "play_count": 10,
+        "queries": [{"query_index": 0, "query": "ramen tokyo", "position": 1}]})
+    (video / "transcript.txt").write_text("The broth simmers for twelve hours.\n")
+    atomic_write_json(video / "transcript_timestamps.json",
+                      {"language": "en", "segments": [{"start": 0, "end": 2, "text": "x"}]})
+    atomic_write_json(video / "ocr.json", {"items": [
+        {"frame": "002_t3.0s.jpg", "t": 3.0, "text": "Noodles", "confidence": 0.9},
+        {"frame": "001_t0.0s.jpg", "t": 0.0, "text": "Rich broth", "confidence": 0.9}],
+        "scenes": 2, "engine": "local"})
+    atomic_write_json(video / ".uploaded", {
+        "video_id": "101", "storage": {"backend": "local", "prefix": "file:///b/videos/101/"},
+        "frames": {"available": 2, "published": 2}, "processed_at": "2024-05-01T00:00:00Z",
+        "database": {"links": [{"query_index": 0, "query": "ramen tokyo", "position": 1}]}})
+    atomic_write_json(out / "failures.json", [{
+        "timestamp": "2024-05-01T00:00:00Z", "type": "download", "query_index": 1,
+        "query": "lisbon cafes", "video_id": "202", "url": "http://h/@b/video/202",
+        "attempt": 1, "error": "CDN answered 403", "details": {}}])
+    for stage, key, seconds in (("download", "101", 2.5), ("transcribe_audio", "101", 1.25),
+                                ("download", "202", 4.0)):
+        path = out / "benchmarks" / stage / f"{key}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:0{int(seconds)}\t100\n")
+    return config, out
+
+
+def test_status_report_and_export(tmp_path):
+    config, out = make_run(tmp_path)
+    finish_run(config)
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["stats"]["success"] == 1
+    assert progress["stats"]["download_failed"] == 1
+    status = json.loads((out / "queries" / "query_00001_lisbon_cafes" / "status.json").read_text())
+    assert status["status"] == "download_failed"
+    assert status["videos"]["202"] == {"outcome": "download_failed", "error": "CDN answered 403"}
+    frame = pd.read_parquet(out / "dataset.parquet")
+    assert list(frame["video_id"]) == ["101"]
+    row = frame.iloc[0]
+    assert row["ocr_text"] == "Rich broth\nNoodles"  # time order
+    assert row["frame_count"] == 2 and row["author"] == "a" and row["hashtags"] == "#food"
+    assert row["queries"] == "ramen tokyo" and row["transcript_language"] == "en"
+    assert len(pd.read_csv(out / "dataset.csv")) == 1
+
+
+async def render(path):
+    browser = await zendriver.start(browser_executable_path="/usr/bin/chromium", headless=True,
+                                    sandbox=False, browser_args=CHROMIUM_FLAGS)
+    try:
+        tab = await browser.get(path.as_uri())
+        for _ in range(50):
+            plots = await tab.evaluate("document.querySelectorAll('.plotly .main-svg').length")
+            if plots:
+                break
+            await asyncio.sleep(0.1)
+        errors = await tab.evaluate("JSON.stringify(window.reportErrors)")
+        title = await tab.evaluate("document.title")
+        return plots, json.loads(errors), title
+    finally:
+        await browser.stop()
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    config, out = make_run(tmp_path)
+    finish_run(config)
+    plots, errors, title = asyncio.run(render(out / "report.html"))
+    assert errors == []
+    assert plots >= 3  # outcomes per query, failures by type, time per stage
+    assert "run report" in title
+    text = (out / "report.html").read_text()
+    assert "Slowest videos" in text and "CDN answered 403" in text
