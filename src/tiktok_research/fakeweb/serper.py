@@ -83,6 +83,10 @@ def handle(web: FakeWeb, request: Request) -> Response | None:
     query = str(params.get("q") or "").strip()
     if not query:
         return Response.json({"message": "Missing query parameter q", "statusCode": 400}, 400)
+    # A query that keeps failing while the others work: {"query text": status}.
+    failing = web.state.get("serper_failing_queries", {}).get(query)
+    if failing:
+        return Response.json(_error(failing), failing)
     num = int(params.get("num") or 10)
     page = int(params.get("page") or 1)
     everything = result_items(web, query)
