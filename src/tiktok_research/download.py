@@ -471,10 +471,21 @@ async def _download(page_url: str, video_id: str, video_path: Path,
     raise DownloadError("no candidate URL gave a valid video: " + "; ".join(errors[-4:]))
 
 
+def _quiet_websocket_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # zendriver's listener task dies with "no websocket connection" once the browser is
+    # stopped; harmless (see reference), so it is kept out of the job log.
+    if "no websocket connection" in str(context.get("exception", "")):
+        return
+    loop.default_exception_handler(context)
+
+
 async def download_video_async(page_url: str, video_id: str, video_path: Path,
                                settings: BrowserSettings) -> DownloadResult:
+    asyncio.get_running_loop().set_exception_handler(_quiet_websocket_errors)
     video_path = Path(video_path)
     video_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in video_path.parent.glob(f".{video_path.name}.*.part"):
+        stale.unlink(missing_ok=True)  # left by a killed attempt; Snakemake runs one job per video
     with browser_slot(settings.profiles_dir, settings.workers) as profile:
         session = BrowserSession(settings, profile)
         fd, part_name = tempfile.mkstemp(prefix=f".{video_path.name}.", suffix=".part",

@@ -153,19 +153,19 @@ def parse_page(html: str, video_id: str, *, http_status: int = 200,
         if isinstance(detail, dict):
             code = _status_code(detail.get("statusCode"))
             item = ((detail.get("itemInfo") or {}).get("itemStruct")) or {}
-            return _classify(code, item if isinstance(item, dict) else {}, http_status)
+            return _classify(code, item if isinstance(item, dict) else {})
     sigi = script_json(html, SIGI_STATE_ID)
     if isinstance(sigi, dict):
         code = _status_code((sigi.get("VideoPage") or {}).get("statusCode"))
         item = (sigi.get("ItemModule") or {}).get(video_id) or {}
         return _classify(code, normalise_legacy_item(item) if isinstance(item, dict) and item
-                         else {}, http_status)
+                         else {})
     if http_status in (404, 410):
         return PageOutcome("unavailable", "deleted")
     return PageOutcome("retry", "challenge")
 
 
-def _classify(code: int, item: dict[str, Any], http_status: int) -> PageOutcome:
+def _classify(code: int, item: dict[str, Any]) -> PageOutcome:
     if code != 0:
         return PageOutcome("unavailable", _unavailable_reason(code), code)
     if not item:

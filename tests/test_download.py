@@ -1,0 +1,244 @@
+"""The download stage with real Chromium against the fake TikTok site and CDN."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tiktok_research.download import BadVideo, DownloadError, check_mp4_boxes
+from tiktok_research.download_stage import UnavailableVideo, run_download
+from tiktok_research.failures import read_failures
+from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, make_video
+from tiktok_research.fakeweb.media import ensure_media
+from tiktok_research.fakeweb.server import FakeWeb
+from tiktok_research.files import atomic_write_json
+from tiktok_research.tiktok_page import candidate_urls, parse_page
+
+pytestmark = pytest.mark.slow
+
+CASES = {
+    # name: (kind, extra DemoVideo fields)
+    "ok": ("ok", {}),
+    "strings": ("ok", {"counts_as_strings": True}),
+    "legacy": ("legacy", {}),
+    "challenge": ("ok", {"challenge_visits": 2}),
+    "login": ("ok", {"login_visits": 1}),
+    "expired": ("ok", {"expired_url_visits": 1}),
+    "private": ("private", {}),
+    "private_account": ("private_account", {}),
+    "unavailable": ("unavailable", {}),
+    "other_status": ("other_status", {}),
+    "photo": ("photo", {}),
+    "deleted": ("deleted", {}),
+    "html_as_video": ("html_as_video", {}),
+    "truncated": ("truncated", {}),
+}
+
+
+def download_catalog() -> tuple[Catalog, dict[str, DemoVideo]]:
+    """One short video per case (media for the playable ones comes from fakeweb.media)."""
+    rng = random.Random(7)
+    catalog = Catalog()
+    videos = {}
+    for name, (kind, fields) in CASES.items():
+        video = make_video(rng, "travel", kind=kind, scenes=2, duration=10.0)
+        for key, value in fields.items():
+            setattr(video, key, value)
+        videos[name] = catalog.add(video)
+    return catalog, videos
+
+
+@pytest.fixture(scope="module")
+def site():
+    catalog, videos = download_catalog()
+    playable = [v for v in videos.values() if v.kind in ("ok", "legacy", "truncated")]
+    ensure_media(playable)  # made (or found cached) before any browser waits on it
+    with FakeWeb(catalog) as web:
+        yield web, videos
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def setup_run(web: FakeWeb, video: DemoVideo, workdir: Path) -> dict:
+    """A config and a urls.json listing the video, as the search stage leaves them."""
+    output = workdir / "output"
+    query_dir = output / "queries" / "query_00000_test"
+    atomic_write_json(query_dir / "urls.json", [{
+        "video_id": video.video_id, "url": f"{web.base_url}{video.page_path}",
+        "author": video.author, "title": video.desc, "position": 1,
+        "query_index": 0, "query": "test",
+    }])
+    return {
+        "output_dir": str(output), "workers": 1,
+        "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
+                   "page_timeout_seconds": 30, "backoff_seconds": 0.05,
+                   "profiles_dir": str(workdir / "profiles")},
+    }
+
+
+def download(web: FakeWeb, video: DemoVideo, workdir: Path) -> tuple[dict, Path]:
+    config = setup_run(web, video, workdir)
+    folder = Path(config["output_dir"]) / "videos" / video.video_id
+    metadata = run_download(video.video_id, config, video_path=folder / "video.mp4",
+                            meta_path=folder / "metadata.json")
+    return metadata, folder
+
+
+def visits(web: FakeWeb, video: DemoVideo) -> int:
+    return web.counters.get(f"tiktok_page:{video.video_id}", 0)
+
+
+def ffprobe_duration(path: Path) -> float:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def assert_matches_catalog(metadata: dict, video: DemoVideo, web: FakeWeb) -> None:
+    assert metadata["video_id"] == video.video_id
+    assert metadata["url"] == f"{web.base_url}{video.page_path}"
+    assert metadata["author"] == video.author
+    assert metadata["author_id"] == video.author_id
+    assert metadata["author_nickname"] == video.nickname
+    assert metadata["caption"] == video.desc
+    assert metadata["hashtags"] == video.hashtags
+    assert metadata["create_time"] == __import__("datetime").datetime.fromtimestamp(
+        video.create_time, tz=__import__("datetime").timezone.utc
+    ).isoformat().replace("+00:00", "Z")
+    assert metadata["duration"] == int(video.duration)
+    assert (metadata["width"], metadata["height"]) == (video.width, video.height)
+    assert metadata["play_count"] == video.stats["playCount"]
+    assert metadata["like_count"] == video.stats["diggCount"]
+    assert metadata["comment_count"] == video.stats["commentCount"]
+    assert metadata["share_count"] == video.stats["shareCount"]
+    assert metadata["collect_count"] == video.stats["collectCount"]
+    assert metadata["music_title"] == video.music["title"]
+    assert metadata["music_author"] == video.music["authorName"]
+    assert metadata["location"] == video.location
+
+
+def no_leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*")) if folder.exists() else []
+
+
+@pytest.mark.parametrize("name", ["ok", "strings", "legacy"])
+def test_download_writes_a_verified_video_and_metadata(site, workdir, name):
+    web, videos = site
+    video = videos[name]
+    metadata, folder = download(web, video, workdir)
+    assert ffprobe_duration(folder / "video.mp4") > 0
+    assert_matches_catalog(metadata, video, web)
+    assert metadata["queries"] == [{"query_index": 0, "query": "test", "position": 1}]
+    assert json.loads((folder / "metadata.json").read_text()) == metadata
+    assert no_leftovers(folder) == ["metadata.json", "video.mp4"]
+
+
+def test_the_cdn_answers_only_with_the_page_cookie(site, workdir):
+    web, videos = site
+    video = videos["ok"]
+    download(web, video, workdir)
+    cdn_requests = [r for r in web.requests_to("tiktok") if r.path.startswith("/video/tos/")]
+    assert cdn_requests and all("tt_chain_token" in r.cookies() for r in cdn_requests)
+    assert all(r.header("range").startswith("bytes=") for r in cdn_requests)
+    # The same URL from outside the browser session: 403 without the cookie, 206 with it.
+    with httpx.Client() as client:
+        page = client.get(f"{web.base_url}{video.page_path}")
+        url = candidate_urls(parse_page(page.text, video.video_id).item)[0]
+        referer = {"Referer": f"{web.base_url}{video.page_path}", "Range": "bytes=0-99"}
+        assert httpx.get(url, headers=referer).status_code == 403
+        answer = client.get(url, headers=referer)
+    assert answer.status_code == 206
+    assert answer.headers["content-range"].startswith("bytes 0-99/")
+
+
+def test_an_expired_url_is_recovered_by_reloading_the_page(site, workdir):
+    web, videos = site
+    video = videos["expired"]
+    before = visits(web, video)
+    metadata, folder = download(web, video, workdir)
+    assert (folder / "video.mp4").exists() and metadata["video_id"] == video.video_id
+    assert visits(web, video) - before == 2
+
+
+def test_a_challenge_twice_then_the_real_page_succeeds(site, workdir):
+    web, videos = site
+    video = videos["challenge"]
+    before = visits(web, video)
+    _, folder = download(web, video, workdir)
+    assert ffprobe_duration(folder / "video.mp4") > 0
+    assert visits(web, video) - before == 3
+
+
+def test_a_login_redirect_is_retried(site, workdir):
+    web, videos = site
+    video = videos["login"]
+    _, folder = download(web, video, workdir)
+    assert (folder / "video.mp4").exists()
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("private", "private_post"), ("private_account", "private_account"),
+    ("unavailable", "unavailable"), ("other_status", "status_10101"),
+    ("photo", "photo_post"), ("deleted", "deleted"),
+])
+def test_unavailable_videos_end_without_retries(site, workdir, name, reason):
+    web, videos = site
+    video = videos[name]
+    before = visits(web, video)
+    with pytest.raises(Exception, match="unavailable"):
+        download(web, video, workdir)
+    assert visits(web, video) - before == 1
+    folder = workdir / "output" / "videos" / video.video_id
+    marker = json.loads((folder / "unavailable.json").read_text())
+    assert marker["reason"] == reason
+    failures = read_failures(workdir / "output")
+    assert len(failures) == 1
+    assert failures[0]["type"] == "download" and failures[0]["video_id"] == video.video_id
+    assert failures[0]["details"]["outcome"] == "unavailable"
+    assert failures[0]["details"]["reason"] == reason
+    assert failures[0]["query"] == "test" and failures[0]["query_index"] == 0
+    # Snakemake's next attempt stops at the marker: no browser, no visit, no new record.
+    with pytest.raises(UnavailableVideo):
+        download(web, video, workdir)
+    assert visits(web, video) - before == 1
+    assert len(read_failures(workdir / "output")) == 1
+    assert no_leftovers(folder) == ["unavailable.json"]
+
+
+@pytest.mark.parametrize("name", ["html_as_video", "truncated"])
+def test_bogus_bytes_fail_and_leave_no_video(site, workdir, name):
+    web, videos = site
+    video = videos[name]
+    with pytest.raises(DownloadError, match="no candidate URL gave a valid video"):
+        download(web, video, workdir)
+    folder = workdir / "output" / "videos" / video.video_id
+    assert no_leftovers(folder) == []
+    (failure,) = read_failures(workdir / "output")
+    assert failure["type"] == "download" and failure["details"]["outcome"] == "failed"
+
+
+def test_mp4_box_check_rejects_html_and_cut_files(tmp_path, site):
+    web, videos = site
+    source = web.state.get("tiktok_media", {}).get(videos["ok"].video_id) \
+        or ensure_media([videos["ok"]])[videos["ok"].video_id]
+    data = source.read_bytes()
+    whole = tmp_path / "whole.mp4"
+    whole.write_bytes(data)
+    check_mp4_boxes(whole)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadVideo, match="truncated"):
+        check_mp4_boxes(cut)
+    page = tmp_path / "page.mp4"
+    page.write_bytes(b"<!DOCTYPE html><html><body>Something went wrong</body></html>")
+    with pytest.raises(BadVideo, match="ftyp"):
+        check_mp4_boxes(page)
