@@ -8,7 +8,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support.gcs import BUCKET
 from support.processed import make_processed_video, publish_inputs, write_query
 
 from tiktok_research.config import SECRET_NAMES, MissingSecret, load
@@ -26,6 +25,7 @@ from tiktok_research.storage import file_md5
 
 VIDEO = "7319467787859053825"
 
+BUCKET = "b"  # the emulator bucket of support.gcs (GCS_BUCKET in gcs_env)
 pytest_plugins = ["support.gcs", "support.postgres"]  # the fixtures
 
 

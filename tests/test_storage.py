@@ -7,13 +7,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from support.gcs import BUCKET
 
 from tiktok_research.config import MissingSecret
 from tiktok_research.storage import StorageError, file_md5, open_storage, video_key
 from tiktok_research.storage.gcs import GcsStorage
 from tiktok_research.storage.local import LocalStorage
 
+BUCKET = "b"  # the emulator bucket of support.gcs (GCS_BUCKET in gcs_env)
 pytest_plugins = ["support.gcs"]  # the fixtures
 
 

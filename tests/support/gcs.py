@@ -8,6 +8,7 @@ can be stopped and started again on the same port (data on disk survives) to sim
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,13 @@ import pytest
 from gcp_storage_emulator.server import create_server
 from google.cloud import storage
 
-from support.postgres import free_port
-
 BUCKET = "b"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class GcsEmulator:
