@@ -27,6 +27,7 @@ from tiktok_research.database import LINKS_TABLE, VIDEOS_TABLE, Database, open_d
 from tiktok_research.failures import record_failure, utc_now
 from tiktok_research.files import atomic_write_json, read_json
 from tiktok_research.storage import Storage, StoredObject, open_storage, video_key
+from tiktok_research.validate import validate_outputs
 from tiktok_research.workflow_support import queries_for_video
 
 log = logging.getLogger("tiktok_research.publish")
@@ -101,27 +102,8 @@ def link_rows(video_id: str, queries: list[dict[str, Any]]) -> list[dict[str, An
             for query in queries if query.get("query_index") is not None and query.get("query")]
 
 
-def _fallback_validate(paths: dict[str, Path], min_transcript_chars: int) -> list[str]:
-    problems = [f"{name} missing: {path}" for name, path in paths.items()
-                if name in ("meta", "audio", "transcript", "ocr") and not path.exists()]
-    if problems:
-        return problems
-    if len(paths["transcript"].read_text(encoding="utf-8").strip()) < min_transcript_chars:
-        problems.append(f"transcript shorter than {min_transcript_chars} characters")
-    ocr = read_json(paths["ocr"])
-    if not isinstance(ocr, dict) or not isinstance(ocr.get("items"), list):
-        problems.append("ocr.json is not valid JSON with an items array")
-    if read_json(paths["meta"]) is None:
-        problems.append("metadata.json is not valid JSON")
-    return problems
-
-
 def validation_problems(paths: dict[str, Path], min_transcript_chars: int) -> list[str]:
-    """The process stage's validation (tiktok_research.validate) when present."""
-    try:
-        from tiktok_research.validate import validate_outputs
-    except ImportError:
-        return _fallback_validate(paths, min_transcript_chars)
+    """The process stage's validation (SPEC §5.3), on the publish rule's inputs."""
     return list(validate_outputs(paths, min_transcript_chars))
 
 
