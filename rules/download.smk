@@ -2,6 +2,9 @@ rule download_video:
     output:
         video=maybe_temp(f"{OUT}/videos/{{video_id}}/video.mp4"),
         meta=f"{OUT}/videos/{{video_id}}/metadata.json",
+    # One more attempt for a challenge or login wall that outlasted the job's own revisits;
+    # an unavailable video fails again at once on its unavailable.json receipt.
+    retries: 1
     resources:
         browser=1,
         attempt=current_attempt,

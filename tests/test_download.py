@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -111,9 +112,8 @@ def assert_matches_catalog(metadata: dict, video: DemoVideo, web: FakeWeb) -> No
     assert metadata["author_nickname"] == video.nickname
     assert metadata["caption"] == video.desc
     assert metadata["hashtags"] == video.hashtags
-    assert metadata["create_time"] == __import__("datetime").datetime.fromtimestamp(
-        video.create_time, tz=__import__("datetime").timezone.utc
-    ).isoformat().replace("+00:00", "Z")
+    assert metadata["create_time"] == datetime.fromtimestamp(
+        video.create_time, tz=UTC).isoformat().replace("+00:00", "Z")
     assert metadata["duration"] == int(video.duration)
     assert (metadata["width"], metadata["height"]) == (video.width, video.height)
     assert metadata["play_count"] == video.stats["playCount"]
