@@ -17,6 +17,7 @@ from support.workflow import base_config, run_snakemake, write_research_list
 from tiktok_research.config import SECRET_NAMES
 from tiktok_research.database import schema_sql
 from tiktok_research.fakeweb import postgrest
+from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.storage import file_md5
 
 BUCKET = "b"  # the emulator bucket of support.gcs (GCS_BUCKET in gcs_env)
@@ -180,3 +181,48 @@ def test_supabase_gives_the_same_rows_as_postgres(tmp_path, fake_web, postgres_s
     strip = [row[:6] + row[7:] for row in rows["postgres"][0]]  # gcs_prefix: per workdir
     assert strip == [row[:6] + row[7:] for row in rows["supabase"][0]]
     assert len(strip) == len(VIDEOS)
+
+
+@pytest.mark.slow
+def test_whole_pipeline_against_the_fake_web(tmp_path, fake_web, gcs_env, gcs_emulator,
+                                             postgres_dsn):
+    """Search → download (Chromium) → process → publish to GCS + PostgreSQL, then a rerun."""
+    query, max_results = "tokyo ramen spots", 2
+    ids = fake_web.catalog.results_for(query)[:max_results]
+    ensure_media([fake_web.catalog.videos[video_id] for video_id in ids])
+    write_research_list(tmp_path, [query])
+    env = clean_env(**gcs_env, DATABASE_URL=postgres_dsn, SERPER_API_KEY="test-serper-key")
+    config = base_config(fake_web.host, max_results=max_results, max_frames=2,
+                         storage={"backend": "gcs"}, database={"backend": "postgres"})
+    first = run_snakemake(tmp_path, config, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+
+    objects = gcs_emulator.objects()
+    videos, links = db_rows(postgres_dsn)
+    assert [row[0] for row in videos] == sorted(ids)
+    assert links == [(0, query, video_id, position)
+                     for position, video_id in enumerate(ids, start=1)]
+    for row in videos:
+        video_id = row[0]
+        folder = tmp_path / "output" / "videos" / video_id
+        receipt = json.loads((folder / ".uploaded").read_text())
+        for obj in receipt["objects"]:
+            assert objects[obj["key"]].md5_hash == obj["md5"]
+        for name in ("metadata.json", "transcript.txt", "transcript_timestamps.json", "ocr.json"):
+            assert objects[f"videos/{video_id}/{name}"].md5_hash == file_md5(folder / name)
+        frames = [key for key in objects if key.startswith(f"videos/{video_id}/frames/")]
+        assert 1 <= len(frames) <= 2 and f"videos/{video_id}/video.mp4" not in objects
+        metadata = json.loads((folder / "metadata.json").read_text())
+        ocr = json.loads((folder / "ocr.json").read_text())
+        ocr_lines = [item["text"].strip() for item in sorted(ocr["items"], key=lambda i: i["t"])
+                     if item["text"].strip()]
+        assert row == (video_id, metadata["url"], metadata["author"], row[3],
+                       (folder / "transcript.txt").read_text().strip(), "\n".join(ocr_lines),
+                       f"gs://{BUCKET}/videos/{video_id}/", len(frames), True)
+        assert row[3]  # a title
+        for name in ("video.mp4", "audio.mp3", "frames"):
+            assert not (folder / name).exists()
+
+    assert_nothing_to_do(run_snakemake(tmp_path, config, env=env))
+    assert db_rows(postgres_dsn) == (videos, links)
+    assert len(gcs_emulator.objects()) == len(objects)
