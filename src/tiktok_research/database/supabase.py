@@ -7,6 +7,7 @@ and are final, service and connection failures are retryable.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import httpx
@@ -38,6 +39,10 @@ class SupabaseDatabase:
         try:
             options = SyncClientOptions(postgrest_client_timeout=REQUEST_TIMEOUT_SECONDS)
             self.client: Client = create_client(url, key, options=options)
+            with warnings.catch_warnings():
+                # supabase-py itself passes PostgREST options that postgrest-py deprecates.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.client.postgrest  # noqa: B018 (created now, inside the filter)
         except Exception as error:  # supabase rejects malformed URLs and keys up front
             raise DatabaseError(f"supabase: {error} (check SUPABASE_URL and SUPABASE_KEY)",
                                 retryable=False) from None
