@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,46 +308,122 @@ class FloorResult:
         return self.decode + self.transcribe + self.ocr
 
 
-def load_ocr_engine(config: dict[str, Any]) -> Callable[[list[Path]], Any]:
-    """The pipeline's OCR engine, loaded once, as `recognise(frame_paths)`."""
-    from tiktok_research import ocr
-
-    engine = ocr.load_engine(config)
-    if hasattr(engine, "recognise_frames"):
-        return engine.recognise_frames
-    if hasattr(engine, "recognize_frames"):
-        return engine.recognize_frames
-    return lambda frames: [engine.recognise(frame) for frame in frames]
-
-
 def compute_floor(video_paths: list[Path], config: dict[str, Any],
                   scratch: Path) -> FloorResult:
     """Decode, transcribe and OCR `video_paths` in this process with the pipeline's engines."""
-    from tiktok_research import transcribe
+    from tiktok_research import ocr, transcribe
     from tiktok_research.audio import extract_audio
-    from tiktok_research.scenes import list_frames, write_scene_frames
+    from tiktok_research.scenes import write_scene_frames
 
     result = FloorResult(videos=len(video_paths))
     started = time.perf_counter()
     speech = transcribe.load_engine(config)
-    recognise = load_ocr_engine(config)
+    reader = ocr.load_engine(config)
     result.load_models = time.perf_counter() - started
     for path in video_paths:
         folder = scratch / path.stem
         folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         audio = extract_audio(path, folder / "audio.mp3")
-        write_scene_frames(path, folder / "frames", max_frames=config["max_frames"])
+        frames = write_scene_frames(path, folder / "frames", max_frames=config["max_frames"])
         result.decode += time.perf_counter() - started
         started = time.perf_counter()
         speech.transcribe(audio)
         result.transcribe += time.perf_counter() - started
-        frames = [frame for frame, _, _ in list_frames(folder / "frames")]
         result.frames += len(frames)
         started = time.perf_counter()
-        recognise(frames)
+        ocr.ocr_frames(folder / "frames", reader)
         result.ocr += time.perf_counter() - started
     return result
+
+
+# --- per-job fixed costs ------------------------------------------------------------------------
+# What every job pays before it does its work, each measured in fresh interpreters the way a
+# `script:` job starts: (label, untimed setup, timed code). The config is the bench config.
+STARTUP_PROBES: list[tuple[str, str, str]] = [
+    ("interpreter start (python -c pass)", "", ""),
+    ("script: preamble (import snakemake.script)", "", "import snakemake.script"),
+    ("import download stage", "", "import tiktok_research.download_stage"),
+    ("import process stage", "",
+     "import tiktok_research.process_stage, tiktok_research.transcribe.faster, "
+     "tiktok_research.ocr.local"),
+    ("import publish stage", "", "import tiktok_research.publish"),
+    ("load whisper model",
+     "from tiktok_research import transcribe; import tiktok_research.transcribe.faster",
+     "transcribe.load_engine(CONFIG)"),
+    ("load OCR engine (RapidOCR)",
+     "from tiktok_research import ocr; import tiktok_research.ocr.local",
+     "ocr.load_engine(CONFIG)"),
+    ("browser start + stop (Chromium via zendriver)",
+     "import asyncio, tempfile; from pathlib import Path\n"
+     "from tiktok_research.download import BrowserSession, BrowserSettings\n"
+     "PROFILE = Path(tempfile.mkdtemp(prefix='bench-browser-'))\n"
+     "async def cycle():\n"
+     "    session = BrowserSession(BrowserSettings.from_config(CONFIG), PROFILE)\n"
+     "    await session.start()\n"
+     "    await session.stop()",
+     "asyncio.run(cycle())"),
+]
+PROBE_HARNESS = """
+import json, resource, sys, time
+start = time.perf_counter()
+from tiktok_research import config as _config
+CONFIG = _config.load(json.loads(sys.argv[1]))
+exec(compile(sys.argv[2], "setup", "exec"))
+before_cpu = resource.getrusage(resource.RUSAGE_SELF)
+before = time.perf_counter()
+exec(compile(sys.argv[3], "probe", "exec"))
+after = time.perf_counter()
+after_cpu = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (after_cpu.ru_utime - before_cpu.ru_utime) + (after_cpu.ru_stime - before_cpu.ru_stime)
+print(json.dumps({"wall": after - before, "cpu": cpu}))
+"""
+
+
+@dataclass(frozen=True)
+class Probe:
+    label: str
+    wall: float  # median over the repeats
+    cpu: float  # median CPU seconds (user + sys) of the probing process itself
+    error: str = ""
+
+
+def run_probe(label: str, setup: str, code: str, overrides: dict[str, Any],
+              repeats: int = 3) -> Probe:
+    """Median wall and CPU of `code` in `repeats` fresh interpreters (a whole `python -c pass`
+    for the interpreter probe, whose CPU includes the children's)."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        if not code:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            walls.append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            continue
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE_HARNESS, json.dumps(overrides), setup, code],
+            capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or ["failed"])[-1]
+            return Probe(label, 0.0, 0.0, reason)
+        measured = json.loads(result.stdout.strip().splitlines()[-1])
+        walls.append(measured["wall"])
+        cpus.append(measured["cpu"])
+    return Probe(label, statistics.median(walls), statistics.median(cpus))
+
+
+def startup_probes(overrides: dict[str, Any], repeats: int = 3) -> list[Probe]:
+    return [run_probe(label, setup, code, overrides, repeats)
+            for label, setup, code in STARTUP_PROBES]
+
+
+def probe_figures(probes: list[Probe]) -> list[Figure]:
+    return [Figure(probe.label, probe.wall, "s",
+                   against=f"CPU {probe.cpu:.2f} s" if not probe.error
+                   else f"not measured: {probe.error[:80]}")
+            for probe in probes]
 
 
 # --- 3. the dry run at scale -------------------------------------------------------------------
@@ -459,6 +535,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--skip-dry-run", action="store_true")
+    parser.add_argument("--skip-startup", action="store_true",
+                        help="skip the per-job fixed costs (imports, model loads, browser)")
     return parser.parse_args(argv)
 
 
@@ -544,6 +622,13 @@ def main(argv: list[str] | None = None) -> int:
                                   TARGET_FLOOR_RATIO,
                                   f"{pipeline.wall:.0f} s / {floor.total:.0f} s"))
         print_section("Compute floor (same files, same engines, one process)", figures)
+
+    if not args.skip_startup:
+        print_section("Per-job fixed costs (fresh interpreters, median of 3)",
+                      probe_figures(startup_probes(bench_overrides())),
+                      ["every job of the workflow pays the interpreter, the script: preamble "
+                       "and its stage's imports; model loads and the browser are paid by "
+                       "each job that needs them"])
 
     if not args.skip_dry_run:
         dry = run_dry_run(args.output / "dryrun", args.dry_run_queries, args.dry_run_videos)
