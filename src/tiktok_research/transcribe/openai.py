@@ -1,0 +1,51 @@
+"""openai-whisper (PyTorch) engine: a model name from its cache or a local `.pt` checkpoint.
+
+Optional: needs the `openai-whisper` extra (with `torch==2.13.0`, the CPU build).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from tiktok_research.transcribe.base import Segment, TranscriptionError, TranscriptionResult
+
+log = logging.getLogger("tiktok_research.transcribe")
+
+
+class OpenAIWhisperEngine:
+    name = "openai-whisper"
+
+    def __init__(self, model: str, *, language: str | None = None, device: str = "cpu") -> None:
+        try:
+            import whisper
+        except ImportError as error:
+            raise TranscriptionError(
+                "transcribe.engine=openai-whisper needs the optional extra: "
+                "pip install 'tiktok-research[openai-whisper]'") from error
+        if Path(model).is_dir():
+            raise TranscriptionError(
+                f"openai-whisper cannot load {model!r}: a directory (CTranslate2 models are for "
+                "faster-whisper); give a model name or a .pt checkpoint")
+        self.model_name = model
+        self.language = language
+        try:
+            self.model = whisper.load_model(model, device=device)
+        except Exception as error:
+            raise TranscriptionError(f"openai-whisper cannot load model {model!r}: {error}") \
+                from error
+        log.info("openai-whisper model %s loaded (%s)", model, device)
+
+    def transcribe(self, audio: Path) -> TranscriptionResult:
+        import whisper
+
+        samples = whisper.load_audio(str(audio))
+        result = self.model.transcribe(samples, language=self.language, fp16=False,
+                                       condition_on_previous_text=False, verbose=None)
+        segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"]))
+                    for s in result.get("segments", [])]
+        return TranscriptionResult(
+            segments=segments, language=result.get("language"),
+            duration=len(samples) / whisper.audio.SAMPLE_RATE,
+            engine=self.name, model=self.model_name,
+        )
