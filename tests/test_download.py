@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tiktok_research.download import BadVideo, DownloadError, check_mp4_boxes
+from tiktok_research.download import BadVideo, DownloadError, check_mp4_boxes, wipe_profiles
 from tiktok_research.download_stage import UnavailableVideo, run_download
 from tiktok_research.failures import read_failures
 from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, make_video
@@ -242,3 +243,52 @@ def test_mp4_box_check_rejects_html_and_cut_files(tmp_path, site):
     page.write_bytes(b"<!DOCTYPE html><html><body>Something went wrong</body></html>")
     with pytest.raises(BadVideo, match="ftyp"):
         check_mp4_boxes(page)
+
+
+@pytest.fixture
+def xvfb_display():
+    """A private X display from Xvfb (the headful option runs under it)."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (Debian package xvfb)")
+    server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x1024x24",
+                               "-nolisten", "tcp"], stdout=subprocess.PIPE, text=True)
+    try:
+        yield f":{server.stdout.readline().strip()}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_headful_under_xvfb(site, workdir, xvfb_display, monkeypatch):
+    web, videos = site
+    video = videos["ok"]
+    monkeypatch.setenv("DISPLAY", xvfb_display)
+    config = setup_run(web, video, workdir)
+    config["tiktok"]["headless"] = False
+    folder = workdir / "output" / "videos" / video.video_id
+    run_download(video.video_id, config, video_path=folder / "video.mp4",
+                 meta_path=folder / "metadata.json")
+    assert ffprobe_duration(folder / "video.mp4") > 0
+
+
+def test_headful_without_a_display_says_so(site, workdir, monkeypatch):
+    web, videos = site
+    video = videos["ok"]
+    monkeypatch.delenv("DISPLAY", raising=False)
+    config = setup_run(web, video, workdir)
+    config["tiktok"]["headless"] = False
+    folder = workdir / "output" / "videos" / video.video_id
+    with pytest.raises(DownloadError, match="DISPLAY is not set"):
+        run_download(video.video_id, config, video_path=folder / "video.mp4",
+                     meta_path=folder / "metadata.json")
+    assert no_leftovers(folder) == []
+
+
+def test_wiped_profiles_are_recreated(site, workdir):
+    web, videos = site
+    download(web, videos["ok"], workdir)
+    wipe_profiles(workdir / "profiles")
+    assert not (workdir / "profiles" / "slot-0").exists()
+    (workdir / "output" / "videos" / videos["ok"].video_id / "video.mp4").unlink()
+    download(web, videos["ok"], workdir)
+    assert (workdir / "profiles" / "slot-0").is_dir()

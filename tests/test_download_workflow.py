@@ -195,7 +195,10 @@ def test_workflow_downloads_every_available_video(fake_web, tmp_path, marker):
     assert wait_until_gone(marker) == []
 
 
-def test_workers_cap_browsers_and_a_killed_job_leaves_no_browser(fake_web, tmp_path, marker):
+@pytest.mark.parametrize(("victim", "signum"), [
+    ("job", signal.SIGKILL), ("job", signal.SIGTERM), ("snakemake", signal.SIGKILL)])
+def test_workers_cap_browsers_and_a_killed_run_leaves_no_browser(fake_web, tmp_path, marker,
+                                                                 victim, signum):
     config, ids = search_first(fake_web, tmp_path, max_results=2, workers=1)
     ids = [i for i in ids if fake_web.catalog.videos[i].kind == "ok"][:3]
     ensure_media([fake_web.catalog.videos[i] for i in ids])
@@ -207,19 +210,21 @@ def test_workers_cap_browsers_and_a_killed_job_leaves_no_browser(fake_web, tmp_p
     env = {**os.environ, "SERPER_API_KEY": "test-serper-key", "DOWNLOAD_TEST_MARK": marker}
     run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
-    killed_job = None
+    killed = None
     deadline = time.monotonic() + 120
-    while killed_job is None and time.monotonic() < deadline and run.poll() is None:
+    while killed is None and time.monotonic() < deadline and run.poll() is None:
         browsers = browser_pids(marker)
         if browsers:
-            killed_job = int(Path(f"/proc/{browsers[0]}/stat").read_text()
-                             .rsplit(")", 1)[1].split()[1])
-            os.kill(killed_job, signal.SIGKILL)
+            job = int(Path(f"/proc/{browsers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            killed = job if victim == "job" else run.pid
+            os.kill(killed, signum)
         time.sleep(0.02)
     output, _ = run.communicate(timeout=600)
-    assert sampler.stop() == 1  # seen, and never two at once
-    assert killed_job is not None, output[-3000:]
+    assert killed is not None, output[-3000:]
     assert wait_until_gone(marker) == []
+    assert sampler.stop() == 1  # seen, and never two at once
+    if victim == "snakemake":
+        return  # the orphaned job finished its download; nothing ran after it
     # The killed attempt failed; Snakemake's retry downloaded the video after all.
     assert run.returncode == 0, output[-3000:]
     for video_id in ids:

@@ -317,17 +317,29 @@ class BrowserSession:
         if not Path(self.settings.chromium).exists():
             raise DownloadError(f"Chromium not found at {self.settings.chromium} "
                                 "(config tiktok.chromium; Debian package `chromium`)")
-        self.browser = await zendriver.start(
+        try:
+            self.browser = await self._launch()
+        except Exception as error:  # a damaged profile is the usual cause: wipe it, try again
+            log.warning("Chromium did not start (%r); wiping profile %s", error, self.profile)
+            shutil.rmtree(self.profile, ignore_errors=True)
+            self.profile.mkdir(parents=True, exist_ok=True)
+            try:
+                self.browser = await self._launch()
+            except Exception as again:
+                raise DownloadError(f"Chromium did not start: {again!r}") from again
+        process = getattr(self.browser, "_process", None)
+        self.pid = process.pid if process is not None else None
+        if self.pid:
+            (self.profile / PID_FILE).write_text(str(self.pid))
+
+    async def _launch(self) -> zendriver.Browser:
+        return await zendriver.start(
             browser_executable_path=str(launcher_script(self.profile, self.settings.chromium)),
             headless=self.settings.headless,
             sandbox=False,
             user_data_dir=str(self.profile.resolve()),
             browser_args=list(CHROMIUM_FLAGS),
         )
-        process = getattr(self.browser, "_process", None)
-        self.pid = process.pid if process is not None else None
-        if self.pid:
-            (self.profile / PID_FILE).write_text(str(self.pid))
 
     def kill(self) -> None:
         """Synchronous hard stop (signal handlers): the whole browser process group."""
@@ -371,12 +383,17 @@ class BrowserSession:
             retry=tenacity.retry_if_exception_type((PageBlocked, TimeoutError)),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                outcome = await self.visit(page_url, video_id)
-                if outcome.status == "retry":
-                    log.info("visit %d of %s: %s page", self.page_visits, page_url, outcome.reason)
-                    raise PageBlocked(outcome.reason)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    outcome = await self.visit(page_url, video_id)
+                    if outcome.status == "retry":
+                        log.info("visit %d of %s: %s page", self.page_visits, page_url,
+                                 outcome.reason)
+                        raise PageBlocked(outcome.reason)
+        except TimeoutError:
+            raise DownloadError(f"the video page did not load within "
+                                f"{self.settings.page_timeout:.0f} s") from None
         if outcome.status == "unavailable":
             raise VideoUnavailable(outcome)
         return outcome
@@ -425,10 +442,13 @@ class BrowserSession:
             retry=tenacity.retry_if_exception_type((TransientFetchError, TimeoutError)),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                size = await self.fetch_to(url, part)
-                await asyncio.to_thread(verify_video, part)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    size = await self.fetch_to(url, part)
+                    await asyncio.to_thread(verify_video, part)
+        except TimeoutError:
+            raise TransientFetchError("the video fetch timed out") from None
         return size
 
 
