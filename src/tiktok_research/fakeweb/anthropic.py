@@ -68,7 +68,7 @@ def _registry(web: FakeWeb) -> list[tuple[np.ndarray, str]]:
     from tiktok_research.fakeweb.media import ensure_media
 
     entries: list[tuple[np.ndarray, str]] = []
-    paths = ensure_media(web.catalog.videos.values(), web.state.get("media_dir"))
+    paths = ensure_media(web.catalog.videos.values(), web.media_dir)
     for video_id, path in paths.items():
         capture = cv2.VideoCapture(str(path))
         try:

@@ -23,6 +23,7 @@ from tiktok_research.ocr.base import OcrError, TextItem, Usage
 log = logging.getLogger("tiktok_research.ocr")
 
 DEFAULT_MODEL = "claude-haiku-4-5"
+API_VERSION = "2023-06-01"
 PROMPT = (
     "This image is a frame from a short vertical video. Transcribe all text that is visible "
     "in it (captions, overlays, signs), exactly as written, in reading order. Answer with JSON "
@@ -65,9 +66,15 @@ class ClaudeOcrEngine:
         self.model = model
         self.max_tokens = max_tokens
         self.usage = Usage()
-        # base_url None lets the SDK read ANTHROPIC_BASE_URL itself.
-        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url or None,
-                                          max_retries=max_retries, timeout=timeout)
+        # base_url None lets the SDK read ANTHROPIC_BASE_URL itself. The headers pin the
+        # documented wire format (x-api-key, anthropic-version 2023-06-01): recent SDK releases
+        # default to a Bearer Authorization header and a newer version string.
+        self.client = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url or None, max_retries=max_retries,
+            timeout=timeout,
+            default_headers={"Authorization": anthropic.Omit(), "x-api-key": api_key,
+                             "anthropic-version": API_VERSION},
+        )
 
     def request_body(self, image: Path) -> dict[str, Any]:
         data = base64.standard_b64encode(Path(image).read_bytes()).decode("ascii")
