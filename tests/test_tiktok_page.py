@@ -103,6 +103,7 @@ def test_deleted_and_challenge_and_login():
     assert parse_page(universal({"statusCode": 0}), VIDEO_ID).reason == "deleted"
     challenge = parse_page(page("tiktok_challenge_page.html"), VIDEO_ID)
     assert (challenge.status, challenge.reason) == ("retry", "challenge")
+    assert parse_page("<html>busy</html>", VIDEO_ID, http_status=503).reason == "http_503"
     login = parse_page("<html>Log in</html>", VIDEO_ID,
                        final_url="https://www.tiktok.com/login?redirect_url=x")
     assert (login.status, login.reason) == ("retry", "login")

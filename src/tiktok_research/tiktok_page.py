@@ -162,6 +162,8 @@ def parse_page(html: str, video_id: str, *, http_status: int = 200,
                          else {})
     if http_status in (404, 410):
         return PageOutcome("unavailable", "deleted")
+    if http_status == 429 or http_status >= 500:
+        return PageOutcome("retry", f"http_{http_status}")
     return PageOutcome("retry", "challenge")
 
 
