@@ -1,0 +1,117 @@
+"""The process rules under the real workflow: good videos become research data; a video without
+an audio track, a corrupt video and a video without speech end as processing failures after
+exactly one reprocessing, and leave nothing half-written for the next rule to take."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from support import demo_media
+from support.demo_media import DemoSet
+from support.workflow import base_config, run_snakemake, write_research_list
+
+from tiktok_research.failures import read_failures
+from tiktok_research.queries import query_dir_name
+from tiktok_research.validate import validate_outputs
+
+demo_set = demo_media.demo_set  # the session fixture
+QUERY = "process stage check"
+CORRUPT_ID = "7000000000000000001"
+
+
+def prepare(workdir: Path, videos: dict[str, bytes | Path]) -> Path:
+    """What search and download leave behind: urls.json, then video.mp4 + metadata.json."""
+    output = workdir / "output"
+    write_research_list(workdir, [QUERY])
+    query_dir = output / "queries" / query_dir_name(0, QUERY)
+    query_dir.mkdir(parents=True)
+    entries = [{"video_id": video_id, "url": f"https://www.tiktok.com/@demo/video/{video_id}",
+                "title": video_id, "position": position, "query_index": 0, "query": QUERY}
+               for position, video_id in enumerate(videos, start=1)]
+    (query_dir / "urls.json").write_text(json.dumps(entries), encoding="utf-8")
+    for video_id, source in videos.items():
+        folder = output / "videos" / video_id
+        folder.mkdir(parents=True)
+        if isinstance(source, Path):
+            shutil.copyfile(source, folder / "video.mp4")
+        else:
+            (folder / "video.mp4").write_bytes(source)
+        (folder / "metadata.json").write_text(json.dumps({"video_id": video_id}),
+                                              encoding="utf-8")
+    return output
+
+
+def video_paths(output: Path, video_id: str) -> dict[str, Path]:
+    folder = output / "videos" / video_id
+    return {"meta": folder / "metadata.json", "audio": folder / "audio.mp3",
+            "transcript": folder / "transcript.txt",
+            "timestamps": folder / "transcript_timestamps.json", "ocr": folder / "ocr.json",
+            "frames": folder / "frames"}
+
+
+@pytest.mark.slow
+def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
+        demo_set: DemoSet, tmp_path: Path) -> None:
+    good, quiet, no_audio = demo_set.speaking[1], demo_set.quiet, demo_set.no_audio
+    corrupt = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x13" * 50_000
+    output = prepare(tmp_path, {good.video.video_id: good.path,
+                                quiet.video.video_id: quiet.path,
+                                no_audio.video.video_id: no_audio.path,
+                                CORRUPT_ID: corrupt})
+    ids = [good.video.video_id, quiet.video.video_id, no_audio.video.video_id, CORRUPT_ID]
+    targets = [f"output/videos/{video_id}/{name}" for video_id in ids
+               for name in ("transcript.txt", "ocr.json")]
+    config = base_config(keep=True)
+    result = run_snakemake(tmp_path, config, "--keep-going", *targets)
+    assert result.returncode != 0, result.stderr[-3000:]
+
+    # The good video is complete and valid.
+    assert validate_outputs(video_paths(output, good.video.video_id), 3) == []
+    frames = sorted((output / "videos" / good.video.video_id / "frames").glob("*.jpg"))
+    assert len(frames) == len(good.video.scenes)
+
+    failures = read_failures(output)
+    attempts: dict[tuple[str, str], list[int]] = {}
+    for record in failures:
+        assert record["query_index"] == 0 and record["query"] == QUERY
+        key = (record["video_id"], record["details"]["step"])
+        attempts.setdefault(key, []).append(record["attempt"])
+    # Every failing step ran twice (first try + one reprocessing), never a third time.
+    assert {key: sorted(value) for key, value in attempts.items()} == {
+        (no_audio.video.video_id, "extract_audio"): [1, 2],
+        (CORRUPT_ID, "extract_audio"): [1, 2],
+        (CORRUPT_ID, "detect_scenes"): [1, 2],
+        (quiet.video.video_id, "transcribe_audio"): [1, 2],
+    }
+    reasons = {(r["video_id"], r["type"], r["details"]["reason"]) for r in failures}
+    assert reasons == {
+        (no_audio.video.video_id, "process", "no_audio_track"),
+        (CORRUPT_ID, "process", "unreadable_video"),
+        (quiet.video.video_id, "validate", "empty_transcript"),
+    }
+    assert any("no audio track" in r["error"] for r in failures)
+
+    # Nothing half-written: the failed steps' outputs do not exist, no temp files remain,
+    # and each failed video stays invalid for publishing.
+    for video_id, missing in [(no_audio.video.video_id, ["audio.mp3", "transcript.txt"]),
+                              (CORRUPT_ID, ["audio.mp3", "frames", "ocr.json",
+                                            "transcript.txt"]),
+                              (quiet.video.video_id, ["transcript.txt",
+                                                      "transcript_timestamps.json"])]:
+        folder = output / "videos" / video_id
+        for name in missing:
+            assert not (folder / name).exists(), (video_id, name)
+        assert validate_outputs(video_paths(output, video_id), 3)
+    for folder in (output / "videos").iterdir():
+        assert not [p.name for p in folder.iterdir() if p.name.startswith(".")], folder
+
+    # A rerun would take up exactly the failed steps again; the good video is done.
+    dry = run_snakemake(tmp_path, config, "-n", *targets)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = dry.stdout + dry.stderr
+    assert f"video_id={good.video.video_id}" not in planned
+    for video_id in (no_audio.video.video_id, CORRUPT_ID, quiet.video.video_id):
+        assert f"video_id={video_id}" in planned
