@@ -80,12 +80,25 @@ def test_format_figure_names_target_ratio_and_verdict():
     assert "1,234 MiB" in plain and "target" not in plain
 
 
-def test_stage_figures_sum_jobs_per_stage():
-    seconds = {"download": {"1": 2.0, "2": 4.0}, "publish": {"1": 0.5, "2": 0.5}}
-    figures, notes = bench.stage_figures(seconds, videos=2, wall=5.0, cores=2)
+def test_stage_times_from_benchmark_files(tmp_path: Path):
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    rows = {("download", "1"): "2.0\t0:00:02\t1\t1\t1\t1\t0\t0\t50\t1.5\n",
+            ("download", "2"): "4.0\t0:00:04\t1\t1\t1\t1\t0\t0\t50\t2.5\n",
+            ("publish", "1"): "0.5\t0:00:00\t1\t1\t1\t1\t0\t0\t50\t0.2\n",
+            ("publish", "2"): "0.5\t0:00:00\t1\t1\t1\t1\t0\t0\t50\tNA\n"}
+    for (stage, key), row in rows.items():
+        path = tmp_path / "benchmarks" / stage / f"{key}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + row, encoding="utf-8")
+    (tmp_path / "benchmarks" / "publish" / "broken.tsv").write_text("s\n", encoding="utf-8")
+    times = bench.read_stage_times(tmp_path)
+    assert times["download"]["2"] == bench.JobTime(4.0, 2.5)
+    assert times["publish"]["2"].cpu is None and set(times["publish"]) == {"1", "2"}
+    figures, notes = bench.stage_figures(times, videos=2, wall=5.0, cores=2)
     assert figures[0].label.startswith("download: 3.00 s/video") and figures[0].value == 6.0
+    assert "CPU 2.00 s/job" in figures[0].against
     assert figures[-1].label == "sum of all job times" and figures[-1].value == 7.0
-    assert "70% busy" in figures[-1].against and notes
+    assert "70% of it" in figures[-1].against and notes
 
 
 def test_tree_memory_sampler_sees_this_process():

@@ -24,6 +24,7 @@ clock starts; the fake web runs in this process and is not counted in memory fig
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import random
@@ -186,6 +187,7 @@ class TreeMemorySampler:
         self.interval = interval
         self.peak_bytes = 0
         self.peak_processes = 0
+        self.root_cpu = 0.0  # CPU seconds of the root process itself, as last seen
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -204,6 +206,8 @@ class TreeMemorySampler:
         try:
             root = psutil.Process(self.pid)
             processes = [root, *root.children(recursive=True)]
+            times = root.cpu_times()
+            self.root_cpu = times.user + times.system
         except psutil.Error:
             return 0
         total = 0
@@ -228,6 +232,12 @@ def children_max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
+def cpu_seconds(who: int) -> float:
+    """User + system CPU seconds of `resource.RUSAGE_SELF` or `RUSAGE_CHILDREN` so far."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 # --- 1. the pipeline ---------------------------------------------------------------------------
 @dataclass
 class PipelineRun:
@@ -238,8 +248,10 @@ class PipelineRun:
     peak_tree_processes: int
     max_child_bytes: int
     log_path: Path
+    cpu: float = 0.0  # every process of the run, waited for (getrusage RUSAGE_CHILDREN)
+    scheduler_cpu: float = 0.0  # the snakemake process itself
     published: int = 0
-    stage_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    stage_times: dict[str, dict[str, JobTime]] = field(default_factory=dict)
 
 
 def run_pipeline(workdir: Path, overrides: dict[str, Any], queries: list[str], cores: int = 2,
@@ -252,6 +264,7 @@ def run_pipeline(workdir: Path, overrides: dict[str, Any], queries: list[str], c
     log_path = workdir / "snakemake.log"
     command = snakemake_command(workdir, overrides, *extra, cores=cores)
     with log_path.open("w", encoding="utf-8") as log:
+        cpu_before = cpu_seconds(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         process = subprocess.Popen(command, cwd=workdir, env=snakemake_env(), stdout=log,
                                    stderr=subprocess.STDOUT)
@@ -260,36 +273,61 @@ def run_pipeline(workdir: Path, overrides: dict[str, Any], queries: list[str], c
         wall = time.monotonic() - started
     output_dir = workdir / overrides["output_dir"]
     run = PipelineRun(workdir, wall, returncode, sampler.peak_bytes, sampler.peak_processes,
-                      children_max_rss_bytes(), log_path)
+                      children_max_rss_bytes(), log_path,
+                      cpu=cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before,
+                      scheduler_cpu=sampler.root_cpu)
     run.published = len(list(output_dir.glob("videos/*/.uploaded")))
-    run.stage_seconds = read_stage_seconds(output_dir)
+    run.stage_times = read_stage_times(output_dir)
     return run
 
 
-def read_stage_seconds(output_dir: Path) -> dict[str, dict[str, float]]:
-    """{stage: {job key: wall seconds}} from `{output_dir}/benchmarks/{stage}/*.tsv` (column s)."""
-    from tiktok_research.report import read_benchmarks
+@dataclass(frozen=True)
+class JobTime:
+    seconds: float  # column `s`: the job's wall clock
+    cpu: float | None = None  # column `cpu_time`: its CPU seconds (None when not recorded)
 
-    return {stage: dict(jobs) for stage, jobs in read_benchmarks(output_dir).items()}
+
+def read_stage_times(output_dir: Path) -> dict[str, dict[str, JobTime]]:
+    """{stage: {job key: JobTime}} from `{output_dir}/benchmarks/{stage}/*.tsv` (last row)."""
+    times: dict[str, dict[str, JobTime]] = {}
+    for path in sorted(Path(output_dir).glob("benchmarks/*/*.tsv")):
+        try:
+            with path.open(encoding="utf-8") as handle:
+                row = list(csv.DictReader(handle, delimiter="\t"))[-1]
+            cpu = row.get("cpu_time")
+            job = JobTime(float(row["s"]), float(cpu) if cpu not in (None, "", "NA") else None)
+        except (OSError, KeyError, IndexError, ValueError):
+            continue
+        times.setdefault(path.parent.name, {})[path.stem] = job
+    return times
 
 
-def stage_figures(stage_seconds: dict[str, dict[str, float]], videos: int,
+def stage_figures(stage_times: dict[str, dict[str, JobTime]], videos: int,
                   wall: float, cores: int) -> tuple[list[Figure], list[str]]:
+    """One figure per stage (heaviest first), then the sum over all jobs."""
     figures, notes = [], []
-    total = 0.0
-    for stage, jobs in sorted(stage_seconds.items(), key=lambda item: -sum(item[1].values())):
-        values = list(jobs.values())
+    total = total_cpu = 0.0
+
+    def stage_total(item: tuple[str, dict[str, JobTime]]) -> float:
+        return -sum(job.seconds for job in item[1].values())
+
+    for stage, jobs in sorted(stage_times.items(), key=stage_total):
+        values = [job.seconds for job in jobs.values()]
+        cpu = sum(job.cpu or 0.0 for job in jobs.values())
         total += sum(values)
+        total_cpu += cpu
         figures.append(Figure(
             f"{stage}: {sum(values) / max(videos, 1):.2f} s/video", sum(values), "s",
-            against=f"{len(values)} jobs, mean {statistics.mean(values):.2f} s, "
-                    f"median {statistics.median(values):.2f} s, max {max(values):.2f} s"))
-    if stage_seconds:
-        figures.append(Figure("sum of all job times", total, "s",
-                              against=f"{total / max(videos, 1):.2f} s/video; wall × cores = "
-                                      f"{wall * cores:.0f} s → {total / (wall * cores):.0%} busy"))
-        notes.append("job time = the `s` column of each job's benchmark TSV (the job's wall "
-                     "clock, Python start-up and imports of its script included)")
+            against=f"{len(values)} jobs: mean {statistics.mean(values):.2f} s, "
+                    f"median {statistics.median(values):.2f} s, max {max(values):.2f} s; "
+                    f"CPU {cpu / len(values):.2f} s/job"))
+    if stage_times:
+        figures.append(Figure(
+            "sum of all job times", total, "s",
+            against=f"{total / max(videos, 1):.2f} s/video, CPU {total_cpu:.0f} s; wall × cores "
+                    f"= {wall * cores:.0f} s → jobs fill {total / (wall * cores):.0%} of it"))
+        notes.append("job time = columns s and cpu_time of each job's benchmark TSV (the job's "
+                     "script: process, Python start-up and imports included)")
     return figures, notes
 
 
@@ -302,6 +340,7 @@ class FloorResult:
     ocr: float = 0.0
     load_models: float = 0.0  # once, not part of the floor per video
     frames: int = 0
+    cpu: float = 0.0  # CPU seconds of the three steps (this process and its ffmpeg children)
 
     @property
     def total(self) -> float:
@@ -320,6 +359,7 @@ def compute_floor(video_paths: list[Path], config: dict[str, Any],
     speech = transcribe.load_engine(config)
     reader = ocr.load_engine(config)
     result.load_models = time.perf_counter() - started
+    cpu_before = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
     for path in video_paths:
         folder = scratch / path.stem
         folder.mkdir(parents=True, exist_ok=True)
@@ -334,6 +374,8 @@ def compute_floor(video_paths: list[Path], config: dict[str, Any],
         started = time.perf_counter()
         ocr.ocr_frames(folder / "frames", reader)
         result.ocr += time.perf_counter() - started
+    result.cpu = (cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
+                  - cpu_before)
     return result
 
 
@@ -516,6 +558,14 @@ def dry_run_figures(dry: DryRun, queries: int, videos_per_query: int) -> list[Fi
     ]
 
 
+def load_note() -> str:
+    """Other work on the machine skews every wall time below: say how busy it was."""
+    one, five, _ = os.getloadavg()
+    return (f"Load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
+            + ("" if one < 0.5 * (os.cpu_count() or 1) else
+               " — the machine is busy; wall times are inflated, CPU times less so"))
+
+
 # --- main --------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tiktok_research.bench",
@@ -548,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(f"Benchmark on {os.cpu_count()} CPUs, {args.cores} Snakemake cores; SPEC §8 targets. "
           f"The old script: {OLD_SCRIPT_PER_VIDEO[0]:.0f}–{OLD_SCRIPT_PER_VIDEO[1]:.0f} s/video.")
+    print(load_note())
     catalog, queries = bench_catalog(args.videos, args.queries, args.seed)
     videos = list(catalog.videos.values())
     started = time.monotonic()
@@ -584,6 +635,11 @@ def main(argv: list[str] | None = None) -> int:
                            "at the peak"),
             Figure("peak memory, largest single process", pipeline.max_child_bytes / 2**20, "MiB",
                    against="getrusage(RUSAGE_CHILDREN).ru_maxrss, /usr/bin/time -v style"),
+            Figure("CPU time, every process of the run", pipeline.cpu, "s",
+                   against=f"{pipeline.cpu / len(videos):.2f} CPU-s/video, user + sys, "
+                           "getrusage(RUSAGE_CHILDREN)"),
+            Figure("  of which the snakemake process itself", pipeline.scheduler_cpu, "s",
+                   against="DAG, scheduling, job bookkeeping (psutil, last sample)"),
         ]
         print_section("Pipeline (snakemake, local storage + SQLite)", figures,
                       [f"log: {pipeline.log_path}"])
@@ -592,9 +648,10 @@ def main(argv: list[str] | None = None) -> int:
             print("  · the run did not publish every video; the tail of its log:")
             tail = pipeline.log_path.read_text(encoding="utf-8").strip().splitlines()[-25:]
             print("\n".join(f"    {line}" for line in tail))
-        stage_figs, notes = stage_figures(pipeline.stage_seconds, len(videos), pipeline.wall,
+        stage_figs, notes = stage_figures(pipeline.stage_times, len(videos), pipeline.wall,
                                           args.cores)
         print_section("Per-stage job times (benchmark: TSV files, column s)", stage_figs, notes)
+        print(load_note())
 
     if not args.skip_floor:
         config = config_module.load(bench_overrides())
@@ -616,11 +673,16 @@ def main(argv: list[str] | None = None) -> int:
                            f"{config['ocr']['engine']}"),
             Figure("model loading (once)", floor.load_models, "s",
                    against="paid per job in the pipeline"),
+            Figure("floor CPU time", floor.cpu, "s",
+                   against=f"{floor.cpu / len(videos):.2f} CPU-s/video, this process + ffmpeg"),
         ]
         if pipeline is not None:
             figures.append(Figure("pipeline / floor", pipeline.wall / floor.total, "×",
                                   TARGET_FLOOR_RATIO,
                                   f"{pipeline.wall:.0f} s / {floor.total:.0f} s"))
+            figures.append(Figure("pipeline CPU / floor CPU", pipeline.cpu / max(floor.cpu, 1e-9),
+                                  "×", against="load-independent view of the overhead: "
+                                  f"{pipeline.cpu:.0f} CPU-s / {floor.cpu:.0f} CPU-s"))
         print_section("Compute floor (same files, same engines, one process)", figures)
 
     if not args.skip_startup:
