@@ -6,6 +6,7 @@ import json
 import random
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -127,6 +128,28 @@ def assert_matches_catalog(metadata: dict, video: DemoVideo, web: FakeWeb) -> No
     assert metadata["location"] == video.location
 
 
+def browsers_on(profiles_dir: Path) -> list[int]:
+    """Live (not zombie) processes whose command line names a profile under `profiles_dir`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if str(profiles_dir.resolve()) in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def no_browser_left(profiles_dir: Path) -> bool:
+    """True once no browser runs on the profiles (a SIGKILLed group may take a moment to go)."""
+    deadline = time.monotonic() + 15
+    while browsers_on(profiles_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not browsers_on(profiles_dir)
+
+
 def no_leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*")) if folder.exists() else []
 
@@ -141,6 +164,7 @@ def test_download_writes_a_verified_video_and_metadata(site, workdir, name):
     assert metadata["queries"] == [{"query_index": 0, "query": "test", "position": 1}]
     assert json.loads((folder / "metadata.json").read_text()) == metadata
     assert no_leftovers(folder) == ["metadata.json", "video.mp4"]
+    assert no_browser_left(workdir / "profiles")
 
 
 def test_the_cdn_answers_only_with_the_page_cookie(site, workdir):
@@ -213,6 +237,7 @@ def test_unavailable_videos_end_without_retries(site, workdir, name, reason):
     assert visits(web, video) - before == 1
     assert len(read_failures(workdir / "output")) == 1
     assert no_leftovers(folder) == ["unavailable.json"]
+    assert no_browser_left(workdir / "profiles")
 
 
 @pytest.mark.parametrize("name", ["html_as_video", "truncated"])
@@ -223,6 +248,7 @@ def test_bogus_bytes_fail_and_leave_no_video(site, workdir, name):
         download(web, video, workdir)
     folder = workdir / "output" / "videos" / video.video_id
     assert no_leftovers(folder) == []
+    assert no_browser_left(workdir / "profiles")
     (failure,) = read_failures(workdir / "output")
     assert failure["type"] == "download" and failure["details"]["outcome"] == "failed"
 

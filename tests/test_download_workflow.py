@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -18,16 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support.workflow import REPO, SNAKEMAKE, base_config, run_snakemake, write_research_list
+from support.workflow import REPO, SNAKEMAKE, base_config, run_snakemake
 
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.workflow_support import config_arguments
 
 pytestmark = pytest.mark.slow
-
-QUERIES = ["Tokyo weekend itinerary 2024", "tokyo ramen spots"]
-
 
 def marked_processes(marker: str) -> list[tuple[int, str]]:
     """(pid, "exe cmdline") of live processes whose environment carries the marker."""
@@ -108,8 +106,9 @@ def wait_until_gone(marker: str, seconds: float = 30) -> list[tuple[int, str]]:
 
 
 def search_first(web: FakeWeb, workdir: Path, **overrides) -> tuple[dict, list[str]]:
-    """A search-only run; the config for the download run and the video ids found."""
-    write_research_list(workdir, QUERIES)
+    """A search-only run of queries 0 and 1 of the project's research list; the config for the
+    download run and the video ids found."""
+    shutil.copy(REPO / "research_list.csv", workdir / "research_list.csv")
     config = base_config(web.host, start=0, count=2, **overrides)
     searched = run_snakemake(workdir, {**config, "search_only": True})
     assert searched.returncode == 0, searched.stderr[-3000:]
@@ -135,7 +134,7 @@ def marker() -> str:
 
 
 def test_workflow_downloads_every_available_video(fake_web, tmp_path, marker):
-    config, ids = search_first(fake_web, tmp_path, max_results=4, workers=2)
+    config, ids = search_first(fake_web, tmp_path, workers=2)
     videos = [fake_web.catalog.videos[video_id] for video_id in ids]
     ensure_media([v for v in videos if v.kind in ("ok", "legacy")])
     sampler = BrowserSampler(marker)
