@@ -14,6 +14,8 @@ config.clear()
 config.update(_validated)
 
 OUT = config["output_dir"]
+if workflow.is_main_process:
+    workflow_support.clear_stale_locks()
 QUERIES = workflow_support.selected_queries(config)
 QUERY_BY_DIR = {query.dirname: query for query in QUERIES}
 

@@ -76,3 +76,33 @@ def config_arguments(overrides: dict[str, Any]) -> list[str]:
         encoded = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
         args.append(f"{key}={encoded.removesuffix('...').strip()}")
     return args
+
+
+_RUN_LOCK = None  # held for the life of the main Snakemake process
+
+
+def clear_stale_locks(workdir: str | Path = ".") -> bool:
+    """Remove Snakemake's directory locks when they were left by a run that was killed.
+
+    Snakemake locks the working directory with plain files, which a `kill -9` or a power loss
+    leaves behind, so the same command then refuses to run until `--unlock`. The main process
+    also holds an OS file lock (released by the kernel however the process ends): if we can
+    take it, no other run is alive here, and any Snakemake lock files are stale.
+    """
+    global _RUN_LOCK
+    from filelock import FileLock, Timeout
+
+    state = Path(workdir) / ".snakemake"
+    state.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(state / "tiktok-research-run.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False  # another run is alive: its locks are real
+    _RUN_LOCK = lock
+    stale = list((state / "locks").glob("*.lock"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        print("tiktok-research: removed locks left by a run that did not finish", file=sys.stderr)
+    return bool(stale)
