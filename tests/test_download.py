@@ -13,7 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tiktok_research.download import BadVideo, DownloadError, check_mp4_boxes, wipe_profiles
+from tiktok_research.download import (
+    PAGE_ATTEMPTS,
+    BadVideo,
+    DownloadError,
+    PageBlocked,
+    check_mp4_boxes,
+    wipe_profiles,
+)
 from tiktok_research.download_stage import UnavailableVideo, run_download
 from tiktok_research.failures import read_failures
 from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, make_video
@@ -31,6 +38,7 @@ CASES = {
     "legacy": ("legacy", {}),
     "challenge": ("ok", {"challenge_visits": 2}),
     "login": ("ok", {"login_visits": 1}),
+    "blocked": ("ok", {"challenge_visits": 1000}),
     "expired": ("ok", {"expired_url_visits": 1}),
     "private": ("private", {}),
     "private_account": ("private_account", {}),
@@ -208,6 +216,19 @@ def test_a_login_redirect_is_retried(site, workdir):
     video = videos["login"]
     _, folder = download(web, video, workdir)
     assert (folder / "video.mp4").exists()
+
+
+def test_a_challenge_that_never_ends_is_a_retryable_failure(site, workdir):
+    web, videos = site
+    video = videos["blocked"]
+    before = visits(web, video)
+    with pytest.raises(PageBlocked):
+        download(web, video, workdir)
+    assert visits(web, video) - before == PAGE_ATTEMPTS
+    folder = workdir / "output" / "videos" / video.video_id
+    assert no_leftovers(folder) == []  # no unavailable.json: a later attempt may pass
+    (failure,) = read_failures(workdir / "output")
+    assert failure["details"] == {"outcome": "retryable", "reason": "challenge"}
 
 
 @pytest.mark.parametrize(("name", "reason"), [
