@@ -39,8 +39,6 @@ def demo_overrides(web: FakeWeb, output_dir: str = DEMO_OUTPUT) -> dict:
         "whisper_model": bundled_whisper_model(),
         "serper": {"base_url": web.base_url, "backoff_seconds": 0.5},
         "tiktok": {"hosts": [web.host], "backoff_seconds": 0.5},
-        "storage": {"local_dir": f"{output_dir}/bucket"},
-        "database": {"sqlite_path": f"{output_dir}/research.sqlite"},
     }
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from pathlib import Path
+from typing import Any
 
 # mkstemp creates files readable by the owner only; results should get the usual mode.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-from pathlib import Path
-from typing import Any
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:

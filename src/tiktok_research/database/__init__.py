@@ -68,7 +68,8 @@ def open_database(config: dict[str, Any]) -> Database:
     if backend == "sqlite":
         from tiktok_research.database.sqlite import SqliteDatabase
 
-        return SqliteDatabase(settings.get("sqlite_path") or "output/research.sqlite")
+        return SqliteDatabase(settings.get("sqlite_path")
+                              or f"{config.get('output_dir', 'output')}/research.sqlite")
     if backend == "postgres":
         from tiktok_research.database.postgres import PostgresDatabase
 

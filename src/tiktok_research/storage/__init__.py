@@ -77,7 +77,8 @@ def open_storage(config: dict[str, Any]) -> Storage:
     if backend == "local":
         from tiktok_research.storage.local import LocalStorage
 
-        return LocalStorage(Path(settings.get("local_dir") or "output/bucket"))
+        return LocalStorage(Path(settings.get("local_dir")
+                                or f"{config.get('output_dir', 'output')}/bucket"))
     if backend == "gcs":
         from tiktok_research.storage.gcs import GcsStorage
 
