@@ -12,7 +12,7 @@ import httpx
 import jiwer
 import pytest
 from support import demo_media
-from support.demo_media import DemoSet, normalise_chars
+from support.demo_media import DemoMedia, normalise_chars
 
 from tiktok_research import config as config_module
 from tiktok_research.config import MissingSecret
@@ -23,17 +23,18 @@ from tiktok_research.ocr.claude import PROMPT, ClaudeAuthError, parse_answer
 from tiktok_research.process_stage import run_ocr_frames
 from tiktok_research.scenes import list_frames, write_scene_frames
 
-demo_set = demo_media.demo_set  # the session fixture
+demo_catalog_media = demo_media.demo_catalog_media  # the session fixture
 API_KEY = "sk-ant-test-0123456789"
 MIN_CHARACTER_ACCURACY = 0.90
 
 
 @pytest.fixture(scope="module")
-def scene_frames(demo_set: DemoSet, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def scene_frames(demo_catalog_media: list[DemoMedia],
+                 tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Frames of every demo video, once per module: {video_id: (media, frames_dir)}."""
     root = tmp_path_factory.mktemp("frames")
     made = {}
-    for media in demo_set.all:
+    for media in demo_catalog_media:
         frames_dir = root / media.video.video_id / "frames"
         write_scene_frames(media.path, frames_dir)
         made[media.video.video_id] = (media, frames_dir)

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 from support import demo_media
-from support.demo_media import DemoSet
+from support.demo_media import DemoMedia, DemoSet
 
 from tiktok_research.audio import MediaError
 from tiktok_research.scenes import list_frames, parse_frame_name, write_scene_frames
 
-demo_set = demo_media.demo_set  # the session fixture
+demo_set = demo_media.demo_set  # session fixtures
+demo_catalog_media = demo_media.demo_catalog_media
 
 
-def test_one_frame_per_generated_scene_inside_its_span(demo_set: DemoSet,
+def test_one_frame_per_generated_scene_inside_its_span(demo_catalog_media: list[DemoMedia],
                                                        tmp_path: Path) -> None:
-    for media in demo_set.all:
+    for media in demo_catalog_media:
         frames_dir = tmp_path / media.video.video_id / "frames"
         written = write_scene_frames(media.path, frames_dir)
         assert [p.name for p in written] == sorted(p.name for p in frames_dir.iterdir())

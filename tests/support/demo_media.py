@@ -55,6 +55,14 @@ def demo_set() -> DemoSet:
     return pick_demo_set()
 
 
+@pytest.fixture(scope="session")
+def demo_catalog_media() -> list[DemoMedia]:
+    """Every video of the demo catalog with its generated file (ground truth for all kinds)."""
+    videos = list(demo_catalog().videos.values())
+    paths = ensure_media(videos)
+    return [DemoMedia(video, paths[video.video_id]) for video in videos]
+
+
 @functools.cache
 def _english_normaliser():  # imported lazily: openai-whisper pulls in torch
     from whisper.normalizers import EnglishTextNormalizer
