@@ -217,3 +217,14 @@ def test_answers_are_parsed_into_text_items() -> None:
     assert parse_answer('{"items": []}') == []
     assert [i.text for i in parse_answer("First line\nSecond line")] == ["First line",
                                                                          "Second line"]
+
+
+def test_claude_base_url_from_the_environment(scene_frames: dict, fake_web: FakeWeb,
+                                              claude_env: None, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    media, frames_dir = next(iter(scene_frames.values()))
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_web.base_url)
+    engine = load_engine(job_config(tmp_path, engine="claude"))  # ocr.base_url: null
+    assert [i.text for i in engine.read(list_frames(frames_dir)[0][0])] \
+        == [media.video.scenes[0].text]
+    assert len(fake_web.requests_to("anthropic")) == 1
