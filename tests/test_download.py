@@ -18,6 +18,7 @@ from tiktok_research.download import (
     BadVideo,
     DownloadError,
     PageBlocked,
+    browser_slot,
     check_mp4_boxes,
     wipe_profiles,
 )
@@ -339,3 +340,28 @@ def test_wiped_profiles_are_recreated(site, workdir):
     (workdir / "output" / "videos" / videos["ok"].video_id / "video.mp4").unlink()
     download(web, videos["ok"], workdir)
     assert (workdir / "profiles" / "slot-0").is_dir()
+
+
+def test_a_leftover_browser_on_a_slot_is_killed_before_reuse(tmp_path):
+    """A browser a dead job left behind (its pid file on the slot) dies when the slot is taken."""
+    profiles = tmp_path / "profiles"
+    profile = profiles / "slot-0"
+    profile.mkdir(parents=True)
+    leftover = subprocess.Popen(
+        ["setsid", "/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+         f"--user-data-dir={profile.resolve()}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        (profile / "browser.pid").write_text(str(leftover.pid))
+        deadline = time.monotonic() + 30
+        while not browsers_on(profiles) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert browsers_on(profiles)
+        with browser_slot(profiles, workers=1) as slot:
+            assert slot == profile
+            leftover.wait(timeout=30)
+            assert no_browser_left(profiles)
+            assert not (profile / "browser.pid").exists()
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -265,15 +266,21 @@ def kill_leftover_browser(profile: Path) -> None:
         pid = 0
     if pid and str(profile.resolve()) in _cmdline(pid):
         log.warning("killing a leftover browser (pid %d) on %s", pid, profile)
-        kill_process_group(pid)
+        with contextlib.suppress(ProcessLookupError):
+            kill_process_group(pid, own_group=os.getpgid(pid) == pid)
     pid_file.unlink(missing_ok=True)
     for name in ("SingletonLock", "SingletonSocket", "SingletonCookie"):
         (profile / name).unlink(missing_ok=True)
 
 
-def kill_process_group(pid: int) -> None:
+def kill_process_group(pid: int, own_group: bool = True) -> None:
+    """SIGKILL the browser and its helpers: its process group when the launcher gave it one (the
+    group outlives its leader), else the browser process alone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        if own_group:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
 
 
 def launcher_script(profile: Path, chromium: str) -> Path:
@@ -281,7 +288,7 @@ def launcher_script(profile: Path, chromium: str) -> Path:
     if shutil.which("setpriv") is None or shutil.which("setsid") is None:
         return Path(chromium)
     script = profile.parent / f"{profile.name}.launch.sh"
-    text = f'#!/bin/sh\nexec setpriv --pdeathsig KILL -- setsid {chromium} "$@"\n'
+    text = f'#!/bin/sh\nexec setpriv --pdeathsig KILL -- setsid {shlex.quote(chromium)} "$@"\n'
     if not script.exists() or script.read_text() != text:
         tmp = script.with_suffix(".tmp")
         tmp.write_text(text)
@@ -308,6 +315,7 @@ class BrowserSession:
         self.browser: zendriver.Browser | None = None
         self.tab: Any = None
         self.pid: int | None = None
+        self.own_group = False
         self.page_visits = 0
 
     async def start(self) -> None:
@@ -330,6 +338,8 @@ class BrowserSession:
         process = getattr(self.browser, "_process", None)
         self.pid = process.pid if process is not None else None
         if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                self.own_group = os.getpgid(self.pid) == self.pid
             (self.profile / PID_FILE).write_text(str(self.pid))
 
     async def _launch(self) -> zendriver.Browser:
@@ -344,7 +354,7 @@ class BrowserSession:
     def kill(self) -> None:
         """Synchronous hard stop (signal handlers): the whole browser process group."""
         if self.pid:
-            kill_process_group(self.pid)
+            kill_process_group(self.pid, self.own_group)
 
     async def stop(self) -> None:
         try:
