@@ -558,6 +558,12 @@ def dry_run_figures(dry: DryRun, queries: int, videos_per_query: int) -> list[Fi
     ]
 
 
+def model_label(config: dict[str, Any]) -> str:
+    """The whisper model as a reader knows it: its name, or the bundled model's folder."""
+    path = Path(config["whisper_model"])
+    return "/".join(path.parts[-2:]) if path.is_absolute() else str(path)
+
+
 def load_note() -> str:
     """Other work on the machine skews every wall time below: say how busy it was."""
     one, five, _ = os.getloadavg()
@@ -666,8 +672,7 @@ def main(argv: list[str] | None = None) -> int:
                    against=f"{floor.decode / len(videos):.2f} s/video; {floor.frames} frames"),
             Figure("  transcription", floor.transcribe, "s",
                    against=f"{floor.transcribe / len(videos):.2f} s/video, "
-                           f"{config['transcribe']['engine']} "
-                           f"{Path(config['whisper_model']).name}"),
+                           f"{config['transcribe']['engine']} {model_label(config)}"),
             Figure("  OCR", floor.ocr, "s",
                    against=f"{floor.ocr / max(floor.frames, 1):.3f} s/frame, "
                            f"{config['ocr']['engine']}"),
