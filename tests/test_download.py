@@ -16,10 +16,12 @@ import pytest
 from tiktok_research.download import (
     PAGE_ATTEMPTS,
     BadVideo,
+    BrowserSettings,
     DownloadError,
     PageBlocked,
     browser_slot,
     check_mp4_boxes,
+    download_video,
     wipe_profiles,
 )
 from tiktok_research.download_stage import UnavailableVideo, run_download
@@ -27,6 +29,7 @@ from tiktok_research.failures import read_failures
 from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, make_video
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
+from tiktok_research.fakeweb.tiktok import media_file
 from tiktok_research.files import atomic_write_json
 from tiktok_research.tiktok_page import candidate_urls, parse_page
 
@@ -365,3 +368,20 @@ def test_a_leftover_browser_on_a_slot_is_killed_before_reuse(tmp_path):
     finally:
         if leftover.poll() is None:
             leftover.kill()
+
+
+def test_a_video_is_assembled_from_many_ranges(site, workdir):
+    web, videos = site
+    video = videos["ok"]
+    settings = BrowserSettings(profiles_dir=workdir / "profiles", backoff_seconds=0.05,
+                               chunk_bytes=64 * 1024)
+    target = workdir / "video.mp4"
+    before = len(web.requests_to("tiktok"))
+    result = download_video(f"{web.base_url}{video.page_path}", video.video_id, target, settings)
+    source = media_file(web, video).read_bytes()
+    assert target.read_bytes() == source and result.size == len(source)
+    ranges = [r.header("range") for r in web.requests_to("tiktok")[before:]
+              if r.path.startswith("/video/tos/")]
+    chunk = 64 * 1024
+    assert len(ranges) == -(-len(source) // chunk)
+    assert ranges == [f"bytes={i * chunk}-{(i + 1) * chunk - 1}" for i in range(len(ranges))]

@@ -131,6 +131,7 @@ class BrowserSettings:
     workers: int = 1
     page_timeout: float = 30.0
     backoff_seconds: float = 2.0
+    chunk_bytes: int = CHUNK_BYTES  # bytes per Range request
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BrowserSettings:
@@ -424,7 +425,7 @@ class BrowserSession:
         with open(target, "wb") as handle:
             while total is None or written < total:
                 status, content_range, data = await self.fetch_range(
-                    url, written, written + CHUNK_BYTES - 1)
+                    url, written, written + self.settings.chunk_bytes - 1)
                 if status in (401, 403, 404, 410):
                     raise UrlRefused(f"the CDN answered {status}")
                 if status == 429 or status >= 500:
