@@ -385,3 +385,28 @@ def test_a_video_is_assembled_from_many_ranges(site, workdir):
     chunk = 64 * 1024
     assert len(ranges) == -(-len(source) // chunk)
     assert ranges == [f"bytes={i * chunk}-{(i + 1) * chunk - 1}" for i in range(len(ranges))]
+
+
+def test_a_cross_origin_cdn_gets_the_domain_cookie(site, workdir):
+    """As on TikTok: the page on www.<domain>, the CDN on v16-webapp-prime.<domain>, the cookie
+    set for the domain, credentialed CORS that does not expose Content-Range."""
+    web, videos = site
+    video = videos["ok"]
+    port = web.host.rsplit(":", 1)[1]
+    web.state["tiktok_domain"] = "tiktok.test"
+    try:
+        settings = BrowserSettings(
+            profiles_dir=workdir / "profiles", backoff_seconds=0.05, chunk_bytes=64 * 1024,
+            extra_args=("--host-resolver-rules=MAP *.tiktok.test 127.0.0.1",))
+        before = len(web.requests_to("tiktok"))
+        target = workdir / "video.mp4"
+        download_video(f"http://www.tiktok.test:{port}{video.page_path}", video.video_id,
+                       target, settings)
+    finally:
+        web.state.pop("tiktok_domain")
+    assert target.read_bytes() == media_file(web, video).read_bytes()
+    cdn = [r for r in web.requests_to("tiktok")[before:]
+           if r.path.startswith("/video/tos/") and r.method == "GET"]
+    assert cdn and all(r.header("host").startswith("v16-webapp-prime.tiktok.test") for r in cdn)
+    assert all("tt_chain_token" in r.cookies() for r in cdn)
+    assert all(r.header("origin") == f"http://www.tiktok.test:{port}" for r in cdn)

@@ -132,6 +132,7 @@ class BrowserSettings:
     page_timeout: float = 30.0
     backoff_seconds: float = 2.0
     chunk_bytes: int = CHUNK_BYTES  # bytes per Range request
+    extra_args: tuple[str, ...] = ()  # more Chromium flags (tests: --host-resolver-rules)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BrowserSettings:
@@ -349,7 +350,7 @@ class BrowserSession:
             headless=self.settings.headless,
             sandbox=False,
             user_data_dir=str(self.profile.resolve()),
-            browser_args=list(CHROMIUM_FLAGS),
+            browser_args=[*CHROMIUM_FLAGS, *self.settings.extra_args],
         )
 
     def kill(self) -> None:
@@ -419,13 +420,20 @@ class BrowserSession:
         return answer["status"], answer.get("contentRange", ""), base64.b64decode(answer["data"])
 
     async def fetch_to(self, url: str, target: Path) -> int:
-        """Fetch `url` into `target` in byte ranges; the size written."""
+        """Fetch `url` into `target` in byte ranges; the size written.
+
+        The total comes from Content-Range; a cross-origin CDN may not expose that header to
+        the page, and then a short range (or 416 past the end) marks the end instead.
+        """
+        chunk = self.settings.chunk_bytes
         total: int | None = None
         written = 0
         with open(target, "wb") as handle:
             while total is None or written < total:
                 status, content_range, data = await self.fetch_range(
-                    url, written, written + self.settings.chunk_bytes - 1)
+                    url, written, written + chunk - 1)
+                if status == 416 and written and total is None:
+                    break  # the previous range ended exactly at the end
                 if status in (401, 403, 404, 410):
                     raise UrlRefused(f"the CDN answered {status}")
                 if status == 429 or status >= 500:
@@ -437,11 +445,14 @@ class BrowserSession:
                     return len(data)
                 if status != 206:
                     raise TransientFetchError(f"the CDN answered {status}")
-                total = _range_total(content_range)
                 if not data:
                     raise TransientFetchError("the CDN sent an empty range")
                 handle.write(data)
                 written += len(data)
+                if content_range:
+                    total = _range_total(content_range)
+                elif len(data) < chunk:
+                    break
         return written
 
     async def download_candidate(self, url: str, part: Path) -> int:

@@ -4,8 +4,10 @@ Faithful to reference/external-apis.md. A page is text/html carrying
 `__UNIVERSAL_DATA_FOR_REHYDRATION__` (a `legacy` video: `SIGI_STATE`) built from the catalog's
 DemoVideo, and sets the `tt_chain_token` cookie. The CDN answers 403 without that cookie or
 without a Referer, serves `Range` requests with 206 + Content-Range, and refuses URLs past their
-`expire=` (or with a signature that does not match). Per video (catalog fields): a bot challenge
-page for the first `challenge_visits` visits, a redirect to `/login` for the next
+`expire=` (or with a signature that does not match). With `web.state["tiktok_domain"]` the
+CDN sits on its own host under that domain (cross-origin, credentialed CORS, cookie on the
+domain), as on TikTok; the browser maps the names to the fake. Per video (catalog fields): a
+bot challenge page for the first `challenge_visits` visits, a redirect to `/login` for the next
 `login_visits`, already-expired URLs for the next `expired_url_visits`; the kinds
 `html_as_video` and `truncated` spoil the CDN's bytes. `web.state["tiktok_url_ttl"]` sets how
 long URLs live (seconds). Media bytes come from `fakeweb.media.ensure_media`, made lazily.
@@ -70,7 +72,17 @@ def video_url(web: FakeWeb, video: DemoVideo, expire: int, variant: str) -> str:
              f"&qs=0&rc=aDdoNzc&vvpl=1&l=20240101&btag=e00090000&expire={expire}"
              f"&policy=2&signature={_signature(video.video_id, expire, variant)}"
              f"&tk=tt_chain_token&vid={video.video_id}&variant={variant}")
-    return f"http://{web.host}/video/tos/maliva/{token}/?{query}"
+    return f"http://{cdn_host(web, variant)}/video/tos/maliva/{token}/?{query}"
+
+
+def cdn_host(web: FakeWeb, variant: str) -> str:
+    """The CDN's host: the fake's own, or with `web.state["tiktok_domain"]` (e.g. "tiktok.test",
+    resolved to the fake by the browser) a separate, cross-origin host as on TikTok."""
+    domain = web.state.get("tiktok_domain")
+    if not domain:
+        return web.host
+    mirror = "v19" if variant == "v19" else "v16"
+    return f"{mirror}-webapp-prime.{domain}:{web.host.rsplit(':', 1)[1]}"
 
 
 def item_struct(web: FakeWeb, video: DemoVideo, expire: int) -> dict[str, Any]:
@@ -206,6 +218,8 @@ def _page(web: FakeWeb, request: Request, video_id: str) -> Response:
     with web.lock:
         web.state.setdefault("tiktok_tokens", set()).add(token)
     cookie = f"tt_chain_token={token}; Path=/; Max-Age=31536000; SameSite=Lax"
+    if web.state.get("tiktok_domain"):
+        cookie += f"; Domain={web.state['tiktok_domain']}"
     return Response.html(page, headers={"Set-Cookie": cookie})
 
 
@@ -255,11 +269,22 @@ def _cdn(web: FakeWeb, request: Request) -> Response:
     return _ranged(request, data)
 
 
+def _cors(request: Request) -> dict[str, str]:
+    # Credentialed CORS for the site's pages; Content-Range is not exposed, so a cross-origin
+    # reader cannot see it (a downloader must cope).
+    return {"Access-Control-Allow-Origin": request.header("origin") or "*",
+            "Access-Control-Allow-Credentials": "true"}
+
+
+def _preflight(request: Request) -> Response:
+    return Response(204, b"", {**_cors(request), "Access-Control-Allow-Methods": "GET, HEAD",
+                               "Access-Control-Allow-Headers": "Range",
+                               "Access-Control-Max-Age": "86400"})
+
+
 def _ranged(request: Request, data: bytes) -> Response:
     total = len(data)
-    headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes",
-               "Access-Control-Allow-Origin": request.header("origin") or "*",
-               "Access-Control-Allow-Credentials": "true"}
+    headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes", **_cors(request)}
     spec = request.header("range")
     if not spec:
         return Response(200, data, headers)
@@ -278,6 +303,8 @@ def _ranged(request: Request, data: bytes) -> Response:
 
 
 def handle(web: FakeWeb, request: Request) -> Response | None:
+    if request.method == "OPTIONS" and CDN_PATH.match(request.path):
+        return _preflight(request)
     if request.method not in ("GET", "HEAD"):
         return None
     if request.path == "/login":
