@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tiktok_research.fakeweb.catalog import demo_catalog
@@ -48,3 +49,18 @@ def test_cached_files_are_reused_and_stale_ones_regenerated(tmp_path: Path) -> N
     ensure_media([video], tmp_path)
     assert load_truth(path)["scenes"][0]["text"] == "Changed overlay"
     assert not list(tmp_path.glob(".*.part.mp4"))
+
+
+def _generate(media_dir: str) -> str:
+    video = next(iter(demo_catalog().videos.values()))
+    return str(ensure_media([video], Path(media_dir))[video.video_id])
+
+
+def test_two_processes_asking_at_once_get_one_complete_file(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(_generate, [str(tmp_path)] * 2)
+    assert first == second
+    video = next(iter(demo_catalog().videos.values()))
+    assert abs(float(probe(Path(first))["format"]["duration"]) - video.duration) < 0.2
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        f"{video.video_id}.mp4", f"{video.video_id}.truth.json"]
