@@ -218,8 +218,11 @@ def test_a_challenge_twice_then_the_real_page_succeeds(site, workdir):
 def test_a_login_redirect_is_retried(site, workdir):
     web, videos = site
     video = videos["login"]
+    before = visits(web, video)
     _, folder = download(web, video, workdir)
     assert (folder / "video.mp4").exists()
+    assert visits(web, video) - before == 2
+    assert any(r.path == "/login" for r in web.requests_to("tiktok"))
 
 
 def test_a_challenge_that_never_ends_is_a_retryable_failure(site, workdir):
