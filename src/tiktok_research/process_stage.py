@@ -5,6 +5,8 @@ too. A job loads its model or OCR engine once, writes its outputs atomically, va
 before finishing (so the next rule never takes an invalid file) and, when anything goes wrong,
 records a failure in `failures.json` (type `process`, or `validate` for output that is there but
 not good enough) and raises, so Snakemake fails the job and, with `retries: 1`, reprocesses once.
+Heavy libraries (OpenCV, the Anthropic SDK, the engines) are imported by the step that needs them:
+every job is a fresh interpreter and pays for what this module imports.
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ from typing import Any
 from tiktok_research.audio import MediaError, NoAudioTrack, extract_audio
 from tiktok_research.failures import record_failure
 from tiktok_research.files import atomic_write_json
-from tiktok_research.ocr import OcrEngine, ocr_frames
+from tiktok_research.ocr import OcrAuthError, OcrEngine, ocr_frames
 from tiktok_research.ocr import load_engine as load_ocr_engine
-from tiktok_research.ocr.claude import ClaudeAuthError
-from tiktok_research.scenes import write_scene_frames
 from tiktok_research.transcribe import Transcriber, write_transcript
 from tiktok_research.transcribe import load_engine as load_transcriber
 from tiktok_research.validate import ocr_problem, transcript_problem
@@ -47,7 +47,7 @@ def _reason(error: BaseException) -> str:
         return "no_audio_track"
     if isinstance(error, MediaError):
         return "unreadable_video"
-    if isinstance(error, ClaudeAuthError):
+    if isinstance(error, OcrAuthError):
         return "authentication"
     return error.__class__.__name__
 
@@ -87,6 +87,8 @@ def run_extract_audio(video_id: str, config: dict[str, Any], *, inputs: dict[str
 def run_detect_scenes(video_id: str, config: dict[str, Any], *, inputs: dict[str, Any],
                       outputs: dict[str, Any], attempt: int = 1) -> list[Path]:
     with recorded("detect_scenes", video_id, config, attempt):
+        from tiktok_research.scenes import write_scene_frames
+
         frames = write_scene_frames(Path(inputs["video"]), Path(outputs["frames"]),
                                     max_frames=int(config.get("max_frames", 20)))
         if not frames:

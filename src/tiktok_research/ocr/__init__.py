@@ -15,13 +15,13 @@ from typing import Any
 
 from tiktok_research.ocr.base import (
     FrameText,
+    OcrAuthError,
     OcrEngine,
     OcrError,
     TextItem,
     Usage,
     ocr_document,
 )
-from tiktok_research.scenes import list_frames
 
 log = logging.getLogger("tiktok_research.ocr")
 ENGINES = ("local", "claude")
@@ -48,6 +48,8 @@ def load_engine(config: dict[str, Any]) -> OcrEngine:
 
 def ocr_frames(frames_dir: Path, engine: OcrEngine) -> dict[str, Any]:
     """Read every frame of `frames_dir` with `engine`; the `ocr.json` document."""
+    from tiktok_research.scenes import list_frames  # OpenCV and PySceneDetect: import on use
+
     frames = []
     for path, _index, seconds in list_frames(Path(frames_dir)):
         frames.append(FrameText(path.name, seconds, engine.read(path)))
@@ -56,5 +58,5 @@ def ocr_frames(frames_dir: Path, engine: OcrEngine) -> dict[str, Any]:
     return ocr_document(frames, engine)
 
 
-__all__ = ["ENGINES", "FrameText", "OcrEngine", "OcrError", "TextItem", "Usage",
+__all__ = ["ENGINES", "FrameText", "OcrAuthError", "OcrEngine", "OcrError", "TextItem", "Usage",
            "load_engine", "ocr_document", "ocr_frames"]

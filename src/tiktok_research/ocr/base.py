@@ -18,6 +18,10 @@ class OcrError(RuntimeError):
     """The engine could not be loaded or could not read a frame."""
 
 
+class OcrAuthError(OcrError):
+    """The OCR service refused the credentials: retrying cannot help."""
+
+
 @dataclass(frozen=True)
 class TextItem:
     text: str

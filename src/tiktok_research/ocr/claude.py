@@ -18,7 +18,7 @@ from typing import Any
 import anthropic
 
 from tiktok_research.config import require_secret
-from tiktok_research.ocr.base import OcrError, TextItem, Usage
+from tiktok_research.ocr.base import OcrAuthError, OcrError, TextItem, Usage
 
 log = logging.getLogger("tiktok_research.ocr")
 
@@ -32,7 +32,7 @@ PROMPT = (
 )
 
 
-class ClaudeAuthError(OcrError):
+class ClaudeAuthError(OcrAuthError):
     """Anthropic refused the key (401): retrying cannot help."""
 
 
