@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,33 +38,36 @@ def videos_to_publish(urls_path: str | Path, output_dir: str | Path) -> list[str
     return [vid for vid in video_ids(urls_path) if not is_unavailable(output_dir, vid)]
 
 
-def queries_for_video(output_dir: str | Path, video_id: str) -> list[dict[str, Any]]:
-    """Every query whose urls.json lists the video: [{"query_index", "query", "position"}]."""
-    found = []
+def entries_for_video(output_dir: str | Path, video_id: str) -> Iterator[dict[str, Any]]:
+    """The urls.json entry of the video in every query that found it, in query-folder order.
+
+    Each job asks this of its own video, so the scan stays cheap: a file whose text does not
+    contain the id is not parsed.
+    """
     for urls_path in sorted(Path(output_dir).glob("queries/query_*/urls.json")):
         try:
-            entries = json.loads(urls_path.read_text(encoding="utf-8"))
+            text = urls_path.read_text(encoding="utf-8")
+            if video_id not in text:
+                continue
+            entries = json.loads(text)
         except (OSError, ValueError):
             continue
         for entry in entries:
             if str(entry.get("video_id")) == video_id:
-                found.append({"query_index": entry.get("query_index"),
-                              "query": entry.get("query"), "position": entry.get("position")})
+                yield entry
                 break
-    return found
+
+
+def queries_for_video(output_dir: str | Path, video_id: str) -> list[dict[str, Any]]:
+    """Every query whose urls.json lists the video: [{"query_index", "query", "position"}]."""
+    return [{"query_index": entry.get("query_index"), "query": entry.get("query"),
+             "position": entry.get("position")}
+            for entry in entries_for_video(output_dir, video_id)]
 
 
 def video_entry(output_dir: str | Path, video_id: str) -> dict[str, Any] | None:
     """The first urls.json entry (in query-directory order) listing the video, or None."""
-    for urls_path in sorted(Path(output_dir).glob("queries/query_*/urls.json")):
-        try:
-            entries = json.loads(urls_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for entry in entries:
-            if str(entry.get("video_id")) == video_id:
-                return entry
-    return None
+    return next(entries_for_video(output_dir, video_id), None)
 
 
 def config_arguments(overrides: dict[str, Any]) -> list[str]:
