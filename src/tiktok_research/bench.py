@@ -169,8 +169,8 @@ def bench_overrides(base_url: str | None = None, host: str | None = None,
 
 
 def snakemake_command(workdir: Path, overrides: dict[str, Any], *extra: str,
-                      cores: int = 2) -> list[str]:
-    return [str(SNAKEMAKE), "-s", str(SNAKEFILE), "-d", str(workdir), "--cores", str(cores),
+                      cores: int = 2, snakefile: Path = SNAKEFILE) -> list[str]:
+    return [str(SNAKEMAKE), "-s", str(snakefile), "-d", str(workdir), "--cores", str(cores),
             *extra, "--config", *config_arguments(overrides)]
 
 
@@ -255,14 +255,14 @@ class PipelineRun:
 
 
 def run_pipeline(workdir: Path, overrides: dict[str, Any], queries: list[str], cores: int = 2,
-                 extra: Iterable[str] = ()) -> PipelineRun:
+                 extra: Iterable[str] = (), snakefile: Path = SNAKEFILE) -> PipelineRun:
     """One `snakemake` run from a `workdir` holding only the research list, timed, its process
     tree's memory sampled."""
     if workdir.exists():
         shutil.rmtree(workdir)
     write_research_list(workdir / "research_list.csv", queries)
     log_path = workdir / "snakemake.log"
-    command = snakemake_command(workdir, overrides, *extra, cores=cores)
+    command = snakemake_command(workdir, overrides, *extra, cores=cores, snakefile=snakefile)
     with log_path.open("w", encoding="utf-8") as log:
         cpu_before = cpu_seconds(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
@@ -524,14 +524,15 @@ class DryRun:
 
 
 def run_dry_run(workdir: Path, queries: int, videos_per_query: int,
-                timeout: float = 1800) -> DryRun:
+                timeout: float = 1800, snakefile: Path = SNAKEFILE) -> DryRun:
     """Seed `workdir` afresh and time `snakemake -n` over it."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     videos = seed_dry_run(workdir, queries, videos_per_query)
     overrides = bench_overrides(max_results=videos_per_query)
-    command = snakemake_command(workdir, overrides, "-n", "--quiet", "rules")
+    command = snakemake_command(workdir, overrides, "-n", "--quiet", "rules",
+                                snakefile=snakefile)
     started = time.monotonic()
     result = subprocess.run(command, cwd=workdir, env=snakemake_env(), capture_output=True,
                             text=True, timeout=timeout)
@@ -561,9 +562,12 @@ def model_label(config: dict[str, Any]) -> str:
     return "/".join(path.parts[-2:]) if path.is_absolute() else str(path)
 
 
-def load_note() -> str:
+def load_note(own_jobs: bool = False) -> str:
     """Other work on the machine skews every wall time below: say how busy it was."""
     one, five, _ = os.getloadavg()
+    if own_jobs:  # right after a run, the load average still counts the run's own jobs
+        return (f"Load average {one:.1f} (1 min), {five:.1f} (5 min) after the run, its own "
+                f"{os.cpu_count()} busy CPUs included")
     return (f"Load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
             + ("" if one < 0.5 * (os.cpu_count() or 1) else
                " — the machine is busy; wall times are inflated, CPU times less so"))
@@ -581,6 +585,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="queries the videos are spread over (default 4)")
     parser.add_argument("--cores", type=int, default=int(os.environ.get("BENCH_CORES", 2)))
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--snakefile", type=Path, default=SNAKEFILE,
+                        help="the workflow to measure (default: this checkout's; a copy with "
+                             "other rules can be compared against it)")
     parser.add_argument("--output", type=Path, default=BENCH_DIR,
                         help="where the bench works (wiped per part; default bench-output/)")
     parser.add_argument("--dry-run-queries", type=int, default=DRY_RUN_QUERIES)
@@ -620,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides = bench_overrides(web.base_url, web.host,
                                         max_results=max(len(ids) for ids in
                                                         catalog.query_results.values()))
-            pipeline = run_pipeline(workdir, overrides, queries, args.cores)
+            pipeline = run_pipeline(workdir, overrides, queries, args.cores,
+                                    snakefile=args.snakefile.resolve())
         finally:
             web.stop()
         per_video = pipeline.wall / len(videos)
@@ -657,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
         stage_figs, notes = stage_figures(pipeline.stage_times, len(videos), pipeline.wall,
                                           args.cores)
         print_section("Per-stage job times (benchmark: TSV files, column s)", stage_figs, notes)
-        print(load_note())
+        print(load_note(own_jobs=True))
 
     if not args.skip_floor:
         config = config_module.load(bench_overrides())
@@ -700,7 +708,8 @@ def main(argv: list[str] | None = None) -> int:
                        "paid by every job too); CPU excludes child processes (Chromium)"])
 
     if not args.skip_dry_run:
-        dry = run_dry_run(args.output / "dryrun", args.dry_run_queries, args.dry_run_videos)
+        dry = run_dry_run(args.output / "dryrun", args.dry_run_queries, args.dry_run_videos,
+                          snakefile=args.snakefile.resolve())
         print_section("Dry run at scale", dry_run_figures(dry, args.dry_run_queries,
                                                           args.dry_run_videos))
         if dry.returncode != 0:
