@@ -83,7 +83,6 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
     assert {key: sorted(value) for key, value in attempts.items()} == {
         (no_audio.video.video_id, "extract_audio"): [1, 2],
         (CORRUPT_ID, "extract_audio"): [1, 2],
-        (CORRUPT_ID, "detect_scenes"): [1, 2],
         (quiet.video.video_id, "transcribe_audio"): [1, 2],
     }
     reasons = {(r["video_id"], r["type"], r["details"]["reason"]) for r in failures}

@@ -48,8 +48,8 @@ def make_run(tmp_path):
         "timestamp": "2024-05-01T00:00:00Z", "type": "download", "query_index": 1,
         "query": "lisbon cafes", "video_id": "202", "url": "http://h/@b/video/202",
         "attempt": 1, "error": "CDN answered 403", "details": {}}])
-    for stage, key, seconds in (("download", "101", 2.5), ("transcribe_audio", "101", 1.25),
-                                ("download", "202", 4.0)):
+    for stage, key, seconds in (("download", "101", 2.5), ("process", "101", 1.25),
+                                ("steps/transcribe_audio", "101", 0.75), ("download", "202", 4.0)):
         path = out / "benchmarks" / stage / f"{key}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:0{int(seconds)}\t100\n")
@@ -100,3 +100,4 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert "run report" in title
     text = (out / "report.html").read_text()
     assert "Slowest videos" in text and "CDN answered 403" in text
+    assert "transcribe_audio" in text  # the process job's steps

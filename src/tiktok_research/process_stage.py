@@ -1,12 +1,13 @@
-"""The process stage's rule jobs: audio, scene frames, transcript and on-screen text of a video.
+"""The process stage: audio, scene frames, transcript and on-screen text of a video.
 
-Each `run_*` function is one Snakemake job (called from `scripts/`), usable outside Snakemake
-too. A job loads its model or OCR engine once, writes its outputs atomically, validates them
-before finishing (so the next rule never takes an invalid file) and, when anything goes wrong,
-records a failure in `failures.json` (type `process`, or `validate` for output that is there but
-not good enough) and raises, so Snakemake fails the job and, with `retries: 1`, reprocesses once.
-Heavy libraries (OpenCV, the Anthropic SDK, the engines) are imported by the step that needs them:
-every job is a fresh interpreter and pays for what this module imports.
+`run_process_video` is the Snakemake job (called from `scripts/process_video.py`); it runs the
+steps `run_extract_audio`, `run_detect_scenes`, `run_transcribe_audio` and `run_ocr_frames`,
+each usable on its own outside Snakemake too. A step loads its model or OCR engine once, writes
+its outputs atomically, validates them before finishing (so publishing never takes an invalid
+file) and, when anything goes wrong, records a failure in `failures.json` (type `process`, or
+`validate` for output that is there but not good enough) and raises, so Snakemake fails the job
+and, with `retries: 1`, reprocesses once. Heavy libraries (OpenCV, the Anthropic SDK, the
+engines) are imported by the step that needs them: every job is a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from tiktok_research.audio import MediaError, NoAudioTrack, extract_audio
 from tiktok_research.failures import record_failure
-from tiktok_research.files import atomic_write_json
+from tiktok_research.files import atomic_write_json, atomic_write_text
 from tiktok_research.ocr import OcrAuthError, OcrEngine, ocr_frames
 from tiktok_research.ocr import load_engine as load_ocr_engine
 from tiktok_research.transcribe import Transcriber, write_transcript
@@ -71,7 +72,15 @@ def recorded(step: str, video_id: str, config: dict[str, Any], attempt: int) -> 
         )
         log.error("%s failed for %s (attempt %s): %s", step, video_id, attempt, error)
         raise
-    log.info("%s done for %s in %.2f s", step, video_id, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    log.info("%s done for %s in %.2f s", step, video_id, seconds)
+    write_step_time(config, step, video_id, seconds)
+
+
+def write_step_time(config: dict[str, Any], step: str, video_id: str, seconds: float) -> None:
+    """The step's wall time, as a one-row TSV shaped like Snakemake's benchmark files."""
+    path = Path(config.get("output_dir", "output")) / "benchmarks" / "steps" / step
+    atomic_write_text(path / f"{video_id}.tsv", f"s\n{seconds:.4f}\n")
 
 
 def run_extract_audio(video_id: str, config: dict[str, Any], *, inputs: dict[str, Any],
@@ -151,3 +160,21 @@ def run_ocr_frames(video_id: str, config: dict[str, Any], *, inputs: dict[str, A
             target.unlink(missing_ok=True)
             raise OutputInvalid(problem, "bad_ocr_file")
         return document
+
+
+def run_process_video(video_id: str, config: dict[str, Any], *, video_path: str | Path,
+                      outputs: dict[str, Any], attempt: int = 1) -> None:
+    """All of processing for one video, each step checked before the next (SPEC §5.3).
+
+    The first step that fails is recorded and ends the job, so nothing half-made is left
+    for publishing; Snakemake's `retries: 1` on the rule reprocesses the video once.
+    """
+    run_extract_audio(video_id, config, inputs={"video": video_path},
+                      outputs={"audio": outputs["audio"]}, attempt=attempt)
+    run_detect_scenes(video_id, config, inputs={"video": video_path},
+                      outputs={"frames": outputs["frames"]}, attempt=attempt)
+    run_transcribe_audio(video_id, config, inputs={"audio": outputs["audio"]},
+                         outputs={"transcript": outputs["transcript"],
+                                  "timestamps": outputs["timestamps"]}, attempt=attempt)
+    run_ocr_frames(video_id, config, inputs={"frames": outputs["frames"]},
+                   outputs={"ocr": outputs["ocr"]}, attempt=attempt)

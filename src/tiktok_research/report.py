@@ -22,14 +22,15 @@ from tiktok_research.files import atomic_write_text
 OUTCOME_COLOURS = {"published": "#2e7d32", "unavailable": "#9e9e9e", "download_failed": "#c62828",
                    "processing_failed": "#ef6c00", "upload_failed": "#6a1b9a", "error": "#212121",
                    "pending": "#90caf9"}
-STAGE_ORDER = ("search", "download", "extract_audio", "detect_scenes", "transcribe_audio",
-               "ocr_frames", "publish")
+STAGE_ORDER = ("search", "download", "process", "publish")
+STEP_ORDER = ("extract_audio", "detect_scenes", "transcribe_audio", "ocr_frames")
 
 
-def read_benchmarks(output_dir: Path) -> dict[str, dict[str, float]]:
-    """{stage: {job key (video id or query dir): wall seconds}} from Snakemake benchmark TSVs."""
+def read_benchmarks(folder: Path) -> dict[str, dict[str, float]]:
+    """{stage: {job key (video id or query dir): wall seconds}} from benchmark TSVs: Snakemake's
+    per job (benchmarks/), or the process job's own per step (benchmarks/steps/)."""
     timings: dict[str, dict[str, float]] = defaultdict(dict)
-    for path in sorted((output_dir / "benchmarks").glob("*/*.tsv")):
+    for path in sorted(folder.glob("*/*.tsv")):
         try:
             with path.open(encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle, delimiter="\t"))
@@ -60,7 +61,8 @@ def build_report(config: dict[str, Any]) -> str:
                 or s["counts"].get("found")]
     progress = progress_summary(statuses)
     failures = read_failures(output_dir)
-    timings = read_benchmarks(output_dir)
+    timings = read_benchmarks(output_dir / "benchmarks")
+    steps = read_benchmarks(output_dir / "benchmarks" / "steps")
     sections: list[str] = []
     figures = 0
 
@@ -128,6 +130,14 @@ def build_report(config: dict[str, Any]) -> str:
             rows.append([stage, len(values), f"{sum(values):.1f}",
                          f"{values[len(values) // 2]:.2f}", f"{values[-1]:.2f}"])
         sections.append(_table(["stage", "jobs", "total s", "median s", "max s"], rows))
+        if steps:
+            rows = []
+            for step in [s for s in STEP_ORDER if s in steps]:
+                values = sorted(steps[step].values())
+                rows.append([step, len(values), f"{sum(values):.1f}",
+                             f"{values[len(values) // 2]:.2f}", f"{values[-1]:.2f}"])
+            sections.append("<h3>Inside the process job, per step</h3>"
+                            + _table(["step", "videos", "total s", "median s", "max s"], rows))
         per_video: dict[str, float] = defaultdict(float)
         for stage in stages:
             if stage == "search":
