@@ -32,8 +32,9 @@ test: setup
 demo: setup
 	$(BIN)/python -m tiktok_research.demo
 
+OUTPUT ?= output
 status: setup
-	$(BIN)/tiktok-research status
+	$(BIN)/tiktok-research status --output-dir $(OUTPUT)
 
 bench: setup
 	$(BIN)/python -m tiktok_research.bench

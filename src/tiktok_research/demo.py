@@ -54,8 +54,9 @@ def main() -> int:
         ensure_media(playable, web.media_dir)
         console.print(f"  ready in {time.monotonic() - started:.0f} s")
         overrides = demo_overrides(web)
+        # Progress lines only: the per-job blocks of a 100-job run drown what matters.
         command = [str(Path(sys.executable).with_name("snakemake")), "--cores", "2",
-                   "--config", *config_arguments(overrides)]
+                   "--quiet", "rules", "--config", *config_arguments(overrides)]
         console.print("[bold]Running[/bold] snakemake --cores 2 over research_list.csv "
                       f"(max_results=3) → {DEMO_OUTPUT}/")
         env = {**os.environ, "SERPER_API_KEY": os.environ.get("DEMO_SERPER_KEY", "demo-key")}
@@ -74,7 +75,10 @@ def main() -> int:
     console.print(f"Dataset:  {output / 'dataset.parquet'}, {output / 'dataset.csv'}")
     console.print(f"Videos:   {output / 'videos'}  (published copies: {output / 'bucket'})")
     console.print(f"Database: {output / 'research.sqlite'}   Failures: {output / 'failures.json'}")
-    console.print("Run `make demo` again: finished videos are skipped, failed ones retried.")
+    console.print(f"Status table again: make status OUTPUT={DEMO_OUTPUT}")
+    console.print("Run `make demo` again: finished videos are skipped, failed ones retried "
+                  "(the demo's video without an audio track and the one without speech fail "
+                  "validation by design, SPEC §5.3).")
     return 0
 
 

@@ -28,6 +28,9 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    # Temp files of the same target left by a job that was killed mid-write.
+    for leftover in path.parent.glob(f".{path.name}.*.part"):
+        leftover.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tiktok_research.config import redact
@@ -26,3 +28,22 @@ def setup_job_logging(log_path: str | Path | None) -> logging.Logger:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     return root
+
+
+def run_job(log_path: str | Path | None, function: Callable[..., object], *args: object,
+            **kwargs: object) -> None:
+    """Run one rule job's function: log to the rule's log file; on failure, the traceback goes
+    to that log and the terminal gets one line (secrets redacted), then the job exits non-zero.
+
+    The stage functions have already written the failure record; a failing video among
+    thousands should read as one line in Snakemake's output, not a traceback.
+    """
+    logger = setup_job_logging(log_path)
+    try:
+        function(*args, **kwargs)
+    except Exception as error:
+        logger.exception("job failed")
+        message = redact(" ".join(str(error).split()))[:300] or type(error).__name__
+        print(f"tiktok-research: {function.__name__} failed: {message} "
+              f"(log: {log_path})", file=sys.stderr)
+        sys.exit(1)

@@ -37,6 +37,9 @@ class LocalStorage:
             except BaseException:
                 Path(tmp_name).unlink(missing_ok=True)
                 raise
+            # Copies left half-done by a killed job (nothing can clean up after SIGKILL).
+            for leftover in target.parent.glob(f".{target.name}.*.part"):
+                leftover.unlink(missing_ok=True)
         except OSError as error:
             raise StorageError(f"copy to {target} failed: {error}") from error
         # What the storage now holds, read back, against the source.
