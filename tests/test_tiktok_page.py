@@ -119,3 +119,38 @@ def test_scalars_accept_ints_and_strings():
     assert as_int(None) is None and as_int("n/a") is None and as_int(True) is None
     assert iso_utc("1704067200") == "2024-01-01T00:00:00Z" == iso_utc(1704067200)
     assert hashtags_of({"desc": "a #b #c #b"}) == ["b", "c"]
+
+
+def _universal(payload) -> str:
+    import json as _json
+
+    return ('<html><script id="__UNIVERSAL_DATA_FOR_REHYDRATION__" type="application/json">'
+            f"{_json.dumps(payload)}</script></html>")
+
+
+def test_hostile_page_shapes_never_crash_the_parser():
+    from tiktok_research.tiktok_page import parse_page
+
+    shapes = [
+        {"__DEFAULT_SCOPE__": []},
+        {"__DEFAULT_SCOPE__": {"webapp.video-detail": "x"}},
+        {"__DEFAULT_SCOPE__": {"webapp.video-detail": {"statusCode": "0", "itemInfo": 7}}},
+        {"__DEFAULT_SCOPE__": {"webapp.video-detail": {"statusCode": None,
+                                                        "itemInfo": {"itemStruct": []}}}},
+    ]
+    for shape in shapes:
+        assert parse_page(_universal(shape), "123").status in ("retry", "unavailable")
+    assert parse_page('<script id="SIGI_STATE">{"VideoPage": 5, "ItemModule": []}</script>',
+                      "123").status == "unavailable"
+    assert parse_page('<script id="__UNIVERSAL_DATA_FOR_REHYDRATION__">{nope</script>',
+                      "123").status == "retry"
+
+
+def test_a_page_carrying_another_video_is_not_saved_under_this_id():
+    from tiktok_research.tiktok_page import parse_page
+
+    item = {"id": "999", "video": {"playAddr": "https://cdn.example/v.mp4"}}
+    page = _universal({"__DEFAULT_SCOPE__": {"webapp.video-detail": {
+        "statusCode": 0, "itemInfo": {"itemStruct": item}}}})
+    outcome = parse_page(page, "123")
+    assert (outcome.status, outcome.reason) == ("retry", "other_video")

@@ -148,18 +148,16 @@ def parse_page(html: str, video_id: str, *, http_status: int = 200,
         return PageOutcome("retry", "login")
     universal = script_json(html, UNIVERSAL_DATA_ID)
     if isinstance(universal, dict):
-        scope = universal.get("__DEFAULT_SCOPE__") or {}
-        detail = scope.get("webapp.video-detail")
-        if isinstance(detail, dict):
+        detail = _dict(_dict(universal.get("__DEFAULT_SCOPE__")).get("webapp.video-detail"))
+        if detail:
             code = _status_code(detail.get("statusCode"))
-            item = ((detail.get("itemInfo") or {}).get("itemStruct")) or {}
-            return _classify(code, item if isinstance(item, dict) else {})
+            item = _dict(_dict(detail.get("itemInfo")).get("itemStruct"))
+            return _classify(code, item, video_id)
     sigi = script_json(html, SIGI_STATE_ID)
     if isinstance(sigi, dict):
-        code = _status_code((sigi.get("VideoPage") or {}).get("statusCode"))
-        item = (sigi.get("ItemModule") or {}).get(video_id) or {}
-        return _classify(code, normalise_legacy_item(item) if isinstance(item, dict) and item
-                         else {})
+        code = _status_code(_dict(sigi.get("VideoPage")).get("statusCode"))
+        item = _dict(_dict(sigi.get("ItemModule")).get(video_id))
+        return _classify(code, normalise_legacy_item(item) if item else {}, video_id)
     if http_status in (404, 410):
         return PageOutcome("unavailable", "deleted")
     if http_status == 429 or http_status >= 500:
@@ -167,11 +165,21 @@ def parse_page(html: str, video_id: str, *, http_status: int = 200,
     return PageOutcome("retry", "challenge")
 
 
-def _classify(code: int, item: dict[str, Any]) -> PageOutcome:
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: page data is not trusted to be
+    shaped as documented."""
+    return value if isinstance(value, dict) else {}
+
+
+def _classify(code: int, item: dict[str, Any], video_id: str) -> PageOutcome:
     if code != 0:
         return PageOutcome("unavailable", _unavailable_reason(code), code)
     if not item:
         return PageOutcome("unavailable", "deleted", code)
+    if str(item.get("id") or video_id) != video_id:
+        # The page carries another video (a redirect to a recommendation): never save it
+        # under this id.
+        return PageOutcome("retry", "other_video", code)
     if item.get("imagePost") and not candidate_urls(item):
         return PageOutcome("unavailable", "photo_post", code, item)
     if not candidate_urls(item):
