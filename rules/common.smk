@@ -4,6 +4,7 @@ import sys
 
 from tiktok_research import accounting, workflow_support
 from tiktok_research.config import ConfigError, validate
+from tiktok_research.queries import QUERY_DIR_PATTERN, VIDEO_ID_PATTERN
 
 try:
     _validated = validate(config)
@@ -20,8 +21,8 @@ QUERIES = workflow_support.selected_queries(config)
 QUERY_BY_DIR = {query.dirname: query for query in QUERIES}
 
 wildcard_constraints:
-    video_id=r"[0-9]+",
-    qdir=r"query_[0-9]+_[a-z0-9_]+",
+    video_id=VIDEO_ID_PATTERN,
+    qdir=QUERY_DIR_PATTERN,
 
 
 if "browser" not in workflow.global_resources:

@@ -37,9 +37,18 @@ def video_outcome(output_dir: Path, video_id: str, last_failure: dict[str, Any] 
         return "published"
     if (folder / UNAVAILABLE_MARKER).exists():
         return "unavailable"
-    if last_failure is not None:
+    if last_failure is not None and not _got_past(folder, last_failure.get("type")):
         return FAILED_OUTCOME.get(last_failure.get("type", "error"), "error")
     return "pending"
+
+
+def _got_past(folder: Path, failure_type: str | None) -> bool:
+    """Whether a later attempt got past the stage that failed (the run then stopped)."""
+    if failure_type == "download":
+        return (folder / "metadata.json").exists()
+    if failure_type == "process":
+        return (folder / "ocr.json").exists() and (folder / "transcript.txt").exists()
+    return False
 
 
 def video_stage_counts(output_dir: Path, video_ids: list[str], outcomes: dict[str, str]) -> dict:
@@ -141,7 +150,7 @@ def progress_summary(statuses: list[dict[str, Any]]) -> dict[str, Any]:
               for video_id, video in s["videos"].items()}
     videos = {"found": len(unique), **Counter(unique.values())}
     return {
-        "processed_queries": [f"{s['index']}:{s['query']}" for s in finished],
+        "processed_queries": [Query(s["index"], s["query"]).label for s in finished],
         "stats": {"total": len(finished), **{name: totals[name] for name in STATUSES},
                   "pending": totals[PENDING]},
         "videos": videos,

@@ -17,11 +17,24 @@ class NoAudioTrack(MediaError):
     """The video has no audio stream at all (as opposed to silence)."""
 
 
+# A hostile or broken file can make ffmpeg spin; an unattended run must not hang on it.
+PROBE_TIMEOUT_SECONDS = 60
+EXTRACT_TIMEOUT_SECONDS = 600
+
+
+def _run_media_tool(args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=False,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{what} took longer than {timeout:.0f} s") from None
+
+
 def probe(video: Path) -> dict[str, Any]:
     """ffprobe's view of the file: streams and format; MediaError when it cannot be read."""
-    result = subprocess.run(
+    result = _run_media_tool(
         ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(video)],
-        capture_output=True, text=True, check=False,
+        PROBE_TIMEOUT_SECONDS, f"ffprobe of {video.name}",
     )
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
@@ -45,11 +58,11 @@ def extract_audio(video: Path, audio: Path, bitrate: str = "64k") -> Path:
     audio.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".audio-", dir=audio.parent) as tmp:
         partial = Path(tmp) / audio.name
-        result = subprocess.run(
+        result = _run_media_tool(
             ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video),
              "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "22050", "-c:a", "libmp3lame",
              "-b:a", bitrate, "-f", "mp3", str(partial)],
-            capture_output=True, text=True, check=False,
+            EXTRACT_TIMEOUT_SECONDS, f"audio extraction from {video.name}",
         )
         if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
             reason = (result.stderr.strip().splitlines() or ["no output"])[-1]

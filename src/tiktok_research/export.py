@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from tiktok_research.files import read_json
+from tiktok_research.files import atomic_path, read_json
 from tiktok_research.publish import video_row
 
 METADATA_COLUMNS = (
@@ -60,10 +60,8 @@ def export_dataset(config: dict[str, Any]) -> tuple[Path, Path]:
             if column in frame:
                 frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
     parquet_path, csv_path = output_dir / "dataset.parquet", output_dir / "dataset.csv"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for path, write in ((parquet_path, lambda p: frame.to_parquet(p, index=False)),
-                        (csv_path, lambda p: frame.to_csv(p, index=False))):
-        partial = path.with_name(f".{path.name}.part")
-        write(partial)
-        partial.replace(path)
+    with atomic_path(parquet_path) as temp:
+        frame.to_parquet(temp, index=False)
+    with atomic_path(csv_path) as temp:
+        frame.to_csv(temp, index=False)
     return parquet_path, csv_path

@@ -12,8 +12,9 @@ from typing import Any
 from slugify import slugify
 
 SLUG_MAX_LENGTH = 48
-QUERY_DIR_PATTERN = r"query_\d{5,}_[a-z0-9_]+"
-VIDEO_ID_PATTERN = r"\d{1,30}"
+# Also Snakemake's wildcard constraints, whose parser takes no `{m,n}` quantifiers.
+QUERY_DIR_PATTERN = r"query_\d\d\d\d\d+_[a-z0-9_]+"
+VIDEO_ID_PATTERN = r"\d+"
 
 
 class QueryListError(ValueError):

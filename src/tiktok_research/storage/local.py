@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from tiktok_research.files import atomic_path
 from tiktok_research.storage import ChecksumMismatch, StorageError, StoredObject, file_md5
 
 
@@ -27,19 +26,8 @@ class LocalStorage:
             raise StorageError(f"object key escapes the storage directory: {key!r}",
                                retryable=False)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                            dir=target.parent)
-            os.close(fd)
-            try:
-                shutil.copyfile(local_path, tmp_name)
-                os.replace(tmp_name, target)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
-            # Copies left half-done by a killed job (nothing can clean up after SIGKILL).
-            for leftover in target.parent.glob(f".{target.name}.*.part"):
-                leftover.unlink(missing_ok=True)
+            with atomic_path(target) as temp:
+                shutil.copyfile(local_path, temp)
         except OSError as error:
             raise StorageError(f"copy to {target} failed: {error}") from error
         # What the storage now holds, read back, against the source.
