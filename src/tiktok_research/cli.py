@@ -47,8 +47,10 @@ def print_status(config: dict[str, Any], console: Console | None = None) -> list
     from tiktok_research.accounting import collect_statuses, progress_summary
 
     console = console or Console()
-    statuses = [s for s in collect_statuses(config)
-                if (Path(config["output_dir"]) / "queries").exists()]
+    if not (Path(config["output_dir"]) / "queries").is_dir():
+        console.print(f"No run in {config['output_dir']} yet (it has no queries/ folder).")
+        return []
+    statuses = collect_statuses(config)
     shown = [s for s in statuses if s["status"] != "pending" or s["counts"].get("found")]
     console.print(status_table(shown or statuses))
     stats = progress_summary(statuses)["stats"]
