@@ -101,3 +101,18 @@ def test_report_renders_in_headless_chromium(tmp_path):
     text = (out / "report.html").read_text()
     assert "Slowest videos" in text and "CDN answered 403" in text
     assert "transcribe_audio" in text  # the process job's steps
+
+
+def test_status_command_prints_a_row_per_query_and_totals(tmp_path):
+    from rich.console import Console
+
+    from tiktok_research.cli import main, print_status
+
+    config, out = make_run(tmp_path)
+    console = Console(record=True, width=120)
+    print_status(config, console)
+    text = console.export_text()
+    assert "ramen tokyo" in text and "success" in text
+    assert "lisbon cafes" in text and "download_failed" in text
+    assert "2 queries" in text
+    assert main(["status", "--output-dir", str(tmp_path / "none")]) == 0
