@@ -25,6 +25,8 @@ rule link_query_videos:
         query=query_of,
     log:
         f"{OUT}/logs/link/{{qdir}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/link/{{qdir}}.tsv"
     conda:
         "../envs/publish.yaml"
     script:

@@ -22,7 +22,7 @@ from tiktok_research.files import atomic_write_text
 OUTCOME_COLOURS = {"published": "#2e7d32", "unavailable": "#9e9e9e", "download_failed": "#c62828",
                    "processing_failed": "#ef6c00", "upload_failed": "#6a1b9a", "error": "#212121",
                    "pending": "#90caf9"}
-STAGE_ORDER = ("search", "download", "process", "publish")
+STAGE_ORDER = ("search", "download", "process", "publish", "link")
 STEP_ORDER = ("extract_audio", "detect_scenes", "transcribe_audio", "ocr_frames")
 
 
@@ -138,16 +138,16 @@ def build_report(config: dict[str, Any]) -> str:
                              f"{values[len(values) // 2]:.2f}", f"{values[-1]:.2f}"])
             sections.append("<h3>Inside the process job, per step</h3>"
                             + _table(["step", "videos", "total s", "median s", "max s"], rows))
+        video_stages = [stage for stage in stages if stage not in ("search", "link")]
         per_video: dict[str, float] = defaultdict(float)
-        for stage in stages:
-            if stage == "search":
-                continue
+        for stage in video_stages:  # search and link are per query, not per video
             for key, seconds in timings[stage].items():
                 per_video[key] += seconds
         slowest = sorted(per_video.items(), key=lambda item: item[1], reverse=True)[:10]
         sections.append("<h2>Slowest videos</h2>" + _table(
-            ["video", "seconds (all stages)", *stages],
-            [[video_id, f"{total:.1f}", *(f"{timings[s].get(video_id, 0):.1f}" for s in stages)]
+            ["video", "seconds (all stages)", *video_stages],
+            [[video_id, f"{total:.1f}",
+              *(f"{timings[s].get(video_id, 0):.1f}" for s in video_stages)]
              for video_id, total in slowest],
         ))
     else:
