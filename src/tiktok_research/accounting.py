@@ -158,10 +158,11 @@ def progress_summary(statuses: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def write_run_status(config: dict[str, Any], log_path: object = None) -> dict[str, Any]:
+def write_run_status(config: dict[str, Any],
+                     statuses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Write status.json of every query that has a folder, and progress.json over all queries."""
     output_dir = Path(config["output_dir"])
-    statuses = collect_statuses(config)
+    statuses = collect_statuses(config) if statuses is None else statuses
     for status in statuses:
         folder = output_dir / "queries" / Query(status["index"], status["query"]).dirname
         if folder.exists():
@@ -179,9 +180,16 @@ def finish_run(config: dict[str, Any]) -> None:
     from tiktok_research.export import export_dataset
     from tiktok_research.report import write_report
 
-    for step in (write_run_status, write_report, export_dataset):
+    try:
+        statuses = collect_statuses(config)  # once, for the status files and the report
+    except Exception as error:
+        log.error("collecting statuses failed: %s", error)
+        statuses = None
+    steps = ((write_run_status, (config, statuses)), (write_report, (config, statuses)),
+             (export_dataset, (config,)))
+    for step, arguments in steps:
         try:
-            step(config)
+            step(*arguments)
         except Exception as error:  # the run is over; say what broke and carry on
             log.error("%s failed: %s", step.__name__, error)
             print(f"tiktok-research: {step.__name__} failed: {error}", file=sys.stderr)

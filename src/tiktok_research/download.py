@@ -389,15 +389,20 @@ class BrowserSession:
                           http_status=int(state.get("status") or 0),
                           final_url=state.get("url", ""))
 
-    async def open_video_page(self, page_url: str, video_id: str) -> PageOutcome:
-        """Visit until the page shows its data; challenge/login pages get a wait and a revisit."""
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(PAGE_ATTEMPTS),
+    def _retrying(self, attempts: int,
+                  exceptions: tuple[type[BaseException], ...]) -> tenacity.AsyncRetrying:
+        """Exponential backoff from `tiktok.backoff_seconds`, at most eight times that."""
+        return tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(attempts),
             wait=tenacity.wait_exponential(multiplier=self.settings.backoff_seconds,
                                            max=self.settings.backoff_seconds * 8),
-            retry=tenacity.retry_if_exception_type((PageBlocked, TimeoutError)),
+            retry=tenacity.retry_if_exception_type(exceptions),
             reraise=True,
         )
+
+    async def open_video_page(self, page_url: str, video_id: str) -> PageOutcome:
+        """Visit until the page shows its data; challenge/login pages get a wait and a revisit."""
+        retrying = self._retrying(PAGE_ATTEMPTS, (PageBlocked, TimeoutError))
         try:
             async for attempt in retrying:
                 with attempt:
@@ -460,13 +465,7 @@ class BrowserSession:
 
     async def download_candidate(self, url: str, part: Path) -> int:
         """One URL with 2 retries and backoff; a refused URL is not retried (needs a reload)."""
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(FETCH_ATTEMPTS),
-            wait=tenacity.wait_exponential(multiplier=self.settings.backoff_seconds,
-                                           max=self.settings.backoff_seconds * 8),
-            retry=tenacity.retry_if_exception_type((TransientFetchError, TimeoutError)),
-            reraise=True,
-        )
+        retrying = self._retrying(FETCH_ATTEMPTS, (TransientFetchError, TimeoutError))
         try:
             async for attempt in retrying:
                 with attempt:

@@ -55,9 +55,12 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def build_report(config: dict[str, Any]) -> str:
+def build_report(config: dict[str, Any],
+                 statuses: list[dict[str, Any]] | None = None) -> str:
     output_dir = Path(config["output_dir"])
-    statuses = [s for s in collect_statuses(config) if s["status"] != "pending"
+    if statuses is None:
+        statuses = collect_statuses(config)
+    statuses = [s for s in statuses if s["status"] != "pending"
                 or s["counts"].get("found")]
     progress = progress_summary(statuses)
     failures = read_failures(output_dir)
@@ -167,7 +170,8 @@ def build_report(config: dict[str, Any]) -> str:
     )
 
 
-def write_report(config: dict[str, Any]) -> Path:
+def write_report(config: dict[str, Any],
+                 statuses: list[dict[str, Any]] | None = None) -> Path:
     path = Path(config["output_dir"]) / "report.html"
-    atomic_write_text(path, build_report(config))
+    atomic_write_text(path, build_report(config, statuses))
     return path

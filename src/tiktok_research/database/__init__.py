@@ -61,6 +61,25 @@ def upsert_statement(table: str, columns: tuple[str, ...], key: tuple[str, ...],
             f"ON CONFLICT ({', '.join(key)}) {action}")
 
 
+class SqlUpserts:
+    """The upserts of the SQL backends (sqlite, postgres): they differ only in the parameter
+    placeholder and in how `_write` runs a statement and maps driver errors."""
+
+    placeholder = "?"
+
+    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def upsert_video(self, row: dict[str, Any]) -> None:
+        statement = upsert_statement(VIDEOS_TABLE, VIDEO_COLUMNS, VIDEO_KEY, self.placeholder)
+        self._write(statement, [tuple(row.get(column) for column in VIDEO_COLUMNS)])
+
+    def upsert_links(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            statement = upsert_statement(LINKS_TABLE, LINK_COLUMNS, LINK_KEY, self.placeholder)
+            self._write(statement, [tuple(row.get(c) for c in LINK_COLUMNS) for row in rows])
+
+
 def open_database(config: dict[str, Any]) -> Database:
     """The backend named by `database.backend`; a missing secret raises MissingSecret."""
     settings = config.get("database") or {}

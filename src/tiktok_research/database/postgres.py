@@ -9,15 +9,9 @@ from psycopg import errors as pg_errors
 
 from tiktok_research.config import require_secret
 from tiktok_research.database import (
-    LINK_COLUMNS,
-    LINK_KEY,
-    LINKS_TABLE,
-    VIDEO_COLUMNS,
-    VIDEO_KEY,
-    VIDEOS_TABLE,
     DatabaseError,
+    SqlUpserts,
     schema_sql,
-    upsert_statement,
 )
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -33,8 +27,9 @@ def _database_error(error: psycopg.Error) -> DatabaseError:
     return DatabaseError(message, retryable=isinstance(error, RETRYABLE))
 
 
-class PostgresDatabase:
+class PostgresDatabase(SqlUpserts):
     name = "postgres"
+    placeholder = "%s"
 
     def __init__(self, dsn: str) -> None:
         try:
@@ -55,15 +50,6 @@ class PostgresDatabase:
                 cursor.executemany(statement, rows)
         except psycopg.Error as error:
             raise _database_error(error) from None
-
-    def upsert_video(self, row: dict[str, Any]) -> None:
-        statement = upsert_statement(VIDEOS_TABLE, VIDEO_COLUMNS, VIDEO_KEY, "%s")
-        self._write(statement, [tuple(row.get(column) for column in VIDEO_COLUMNS)])
-
-    def upsert_links(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            statement = upsert_statement(LINKS_TABLE, LINK_COLUMNS, LINK_KEY, "%s")
-            self._write(statement, [tuple(row.get(c) for c in LINK_COLUMNS) for row in rows])
 
     def close(self) -> None:
         self.connection.close()

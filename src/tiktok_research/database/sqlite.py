@@ -7,22 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from tiktok_research.database import (
-    LINK_COLUMNS,
-    LINK_KEY,
-    LINKS_TABLE,
-    VIDEO_COLUMNS,
-    VIDEO_KEY,
-    VIDEOS_TABLE,
     DatabaseError,
+    SqlUpserts,
     schema_sql,
-    upsert_statement,
 )
 
 # Concurrent publish jobs share the file; a writer waits this long for the lock.
 BUSY_TIMEOUT_SECONDS = 60
 
 
-class SqliteDatabase:
+class SqliteDatabase(SqlUpserts):
     name = "sqlite"
 
     def __init__(self, path: Path | str) -> None:
@@ -43,15 +37,6 @@ class SqliteDatabase:
             raise DatabaseError(f"sqlite {self.path}: {error}") from error
         except sqlite3.Error as error:
             raise DatabaseError(f"sqlite {self.path}: {error}", retryable=False) from error
-
-    def upsert_video(self, row: dict[str, Any]) -> None:
-        statement = upsert_statement(VIDEOS_TABLE, VIDEO_COLUMNS, VIDEO_KEY, "?")
-        self._write(statement, [tuple(row.get(column) for column in VIDEO_COLUMNS)])
-
-    def upsert_links(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            statement = upsert_statement(LINKS_TABLE, LINK_COLUMNS, LINK_KEY, "?")
-            self._write(statement, [tuple(row.get(c) for c in LINK_COLUMNS) for row in rows])
 
     def close(self) -> None:
         self.connection.close()
