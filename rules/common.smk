@@ -59,20 +59,6 @@ def query_receipts(wildcards):
     ]
 
 
-def publish_inputs(wildcards):
-    inputs = {
-        "meta": f"{OUT}/videos/{wildcards.video_id}/metadata.json",
-        "audio": f"{OUT}/videos/{wildcards.video_id}/audio.mp3",
-        "transcript": f"{OUT}/videos/{wildcards.video_id}/transcript.txt",
-        "timestamps": f"{OUT}/videos/{wildcards.video_id}/transcript_timestamps.json",
-        "ocr": f"{OUT}/videos/{wildcards.video_id}/ocr.json",
-        "frames": f"{OUT}/videos/{wildcards.video_id}/frames",
-    }
-    if config["include_video"]:
-        inputs["video"] = f"{OUT}/videos/{wildcards.video_id}/video.mp4"
-    return inputs
-
-
 def finish_run():
     """Status files, report and dataset export, after every run, successful or not."""
     accounting.finish_run(config)

@@ -1,17 +1,20 @@
-# One job per video for all of processing: audio, scene frames, transcript, on-screen text,
-# each checked before the job ends. One job rather than four keeps the DAG small (the
-# per-job cost dominates at 20,000 videos) and loads each model once per video; the job
-# writes each step's time to benchmarks/steps/{step}/ for the run report.
-rule process_video:
+# One job per video after the download: audio, scene frames, transcript and on-screen text,
+# each checked, then the files to storage, the row to the database and the receipt last.
+# Two jobs per video (with download_video) keep the DAG small: the per-job cost of Snakemake
+# dominates at 20,000 videos. The job owns its derived files (audio, frames, transcript,
+# ocr.json): a failed publish keeps them for the retry, a failed step removes them. It writes
+# each step's time to benchmarks/steps/{step}/ for the run report.
+rule process_and_publish_video:
     input:
         video=f"{OUT}/videos/{{video_id}}/video.mp4",
+        meta=f"{OUT}/videos/{{video_id}}/metadata.json",
     output:
-        audio=maybe_temp(f"{OUT}/videos/{{video_id}}/audio.mp3"),
-        frames=maybe_temp(directory(f"{OUT}/videos/{{video_id}}/frames")),
-        transcript=f"{OUT}/videos/{{video_id}}/transcript.txt",
-        timestamps=f"{OUT}/videos/{{video_id}}/transcript_timestamps.json",
-        ocr=f"{OUT}/videos/{{video_id}}/ocr.json",
+        receipt=f"{OUT}/videos/{{video_id}}/.uploaded",
+    # One reprocessing (SPEC §5.3); the retry reuses the valid derived files of the first
+    # attempt, so after a failed publish only the publishing is repeated.
     retries: 1
+    # Ahead of downloads: the downloads only need to stay ahead of processing.
+    priority: 1
     resources:
         attempt=current_attempt,
     log:
@@ -21,4 +24,4 @@ rule process_video:
     conda:
         "../envs/process.yaml"
     script:
-        "../scripts/process_video.py"
+        "../scripts/process_and_publish_video.py"

@@ -1,20 +1,5 @@
-rule publish_video:
-    input:
-        unpack(publish_inputs),
-    output:
-        receipt=f"{OUT}/videos/{{video_id}}/.uploaded",
-    resources:
-        attempt=current_attempt,
-    log:
-        f"{OUT}/logs/publish/{{video_id}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/publish/{{video_id}}.tsv"
-    conda:
-        "../envs/publish.yaml"
-    script:
-        "../scripts/publish_video.py"
-
-
+# Closing a query: the links of its published videos (the videos publish themselves in
+# process_and_publish_video).
 rule link_query_videos:
     input:
         receipts=query_receipts,

@@ -16,9 +16,11 @@ import pytest
 from tiktok_research.download import (
     PAGE_ATTEMPTS,
     BadVideo,
+    BrowserPool,
     BrowserSettings,
     DownloadError,
     PageBlocked,
+    VideoUnavailable,
     browser_slot,
     check_mp4_boxes,
     download_video,
@@ -413,3 +415,42 @@ def test_a_cross_origin_cdn_gets_the_domain_cookie(site, workdir):
     assert cdn and all(r.header("host").startswith("v16-webapp-prime.tiktok.test") for r in cdn)
     assert all("tt_chain_token" in r.cookies() for r in cdn)
     assert all(r.header("origin") == f"http://www.tiktok.test:{port}" for r in cdn)
+
+
+def test_the_worker_pool_keeps_a_slot_browser_between_videos(site, workdir):
+    """The persistent worker's pool: one Chromium per slot serves video after video, an
+    unavailable video included; a failed download retires it; closing the pool kills it."""
+    web, videos = site
+    settings = BrowserSettings(profiles_dir=workdir / "profiles", backoff_seconds=0.05)
+    pool = BrowserPool()
+    try:
+        kept = []
+        for name in ("ok", "private", "legacy"):
+            video = videos[name]
+            target = workdir / name / "video.mp4"
+            try:
+                pool.download(f"{web.base_url}{video.page_path}", video.video_id, target,
+                              settings)
+            except VideoUnavailable:
+                assert name == "private"
+            else:
+                assert target.read_bytes() == media_file(web, video).read_bytes()
+            kept.append(pool.browser_pids())
+        assert len(kept[0]) == 1 and kept == [kept[0]] * 3
+        [first] = kept[0]
+        blocked = videos["blocked"]
+        with pytest.raises(PageBlocked):
+            pool.download(f"{web.base_url}{blocked.page_path}", blocked.video_id,
+                          workdir / "blocked" / "video.mp4", settings)
+        assert pool.browser_pids() == set() and not Path(f"/proc/{first}").exists()
+        video = videos["strings"]
+        pool.download(f"{web.base_url}{video.page_path}", video.video_id,
+                      workdir / "strings" / "video.mp4", settings)
+        [second] = pool.browser_pids()
+        assert second != first
+    finally:
+        pool.close()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{second}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{second}").exists()

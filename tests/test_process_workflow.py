@@ -1,6 +1,6 @@
-"""The process rules under the real workflow: good videos become research data; a video without
-an audio track, a corrupt video and a video without speech end as processing failures after
-exactly one reprocessing, and leave nothing half-written for the next rule to take."""
+"""The process job under the real workflow: good videos become research data and are published;
+a video without an audio track, a corrupt video and a video without speech end as processing
+failures after exactly one reprocessing, and leave nothing half-written behind."""
 
 from __future__ import annotations
 
@@ -62,13 +62,13 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
                                 no_audio.video.video_id: no_audio.path,
                                 CORRUPT_ID: corrupt})
     ids = [good.video.video_id, quiet.video.video_id, no_audio.video.video_id, CORRUPT_ID]
-    targets = [f"output/videos/{video_id}/{name}" for video_id in ids
-               for name in ("transcript.txt", "ocr.json")]
+    targets = [f"output/videos/{video_id}/.uploaded" for video_id in ids]
     config = base_config(keep=True)
     result = run_snakemake(tmp_path, config, "--keep-going", *targets)
     assert result.returncode != 0, result.stderr[-3000:]
 
-    # The good video is complete and valid.
+    # The good video is complete, valid and published.
+    assert (output / "videos" / good.video.video_id / ".uploaded").is_file()
     assert validate_outputs(video_paths(output, good.video.video_id), 3) == []
     frames = sorted((output / "videos" / good.video.video_id / "frames").glob("*.jpg"))
     assert len(frames) == len(good.video.scenes)
@@ -105,7 +105,8 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
             assert not (folder / name).exists(), (video_id, name)
         assert validate_outputs(video_paths(output, video_id), 3)
     for folder in (output / "videos").iterdir():
-        assert not [p.name for p in folder.iterdir() if p.name.startswith(".")], folder
+        assert not [p.name for p in folder.iterdir()
+                    if p.name.startswith(".") and p.name != ".uploaded"], folder
 
     # A rerun would take up exactly the failed steps again; the good video is done.
     dry = run_snakemake(tmp_path, config, "-n", *targets)

@@ -179,6 +179,9 @@ def finish_run(config: dict[str, Any]) -> None:
     """
     from tiktok_research.export import export_dataset
     from tiktok_research.report import write_report
+    from tiktok_research.worker import stop_worker
+
+    stop_worker()  # its models and browsers are not needed any more
 
     try:
         statuses = collect_statuses(config)  # once, for the status files and the report

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,9 +214,12 @@ def verify_video(path: Path) -> float:
 
 # --- browser slots and process lifetime ----------------------------------------------------
 @contextlib.contextmanager
-def browser_slot(profiles_dir: Path, workers: int,
-                 wait_seconds: float = SLOT_WAIT_SECONDS) -> Iterator[Path]:
-    """Hold a free slot `i < workers` (its lock file) and yield its profile directory."""
+def browser_slot(profiles_dir: Path, workers: int, wait_seconds: float = SLOT_WAIT_SECONDS,
+                 own_browsers: Collection[int] = ()) -> Iterator[Path]:
+    """Hold a free slot `i < workers` (its lock file) and yield its profile directory.
+
+    A browser left running on the slot's profile is killed, unless its pid is one of
+    `own_browsers` (the worker's pool keeps its browsers between downloads)."""
     profiles_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -229,7 +232,7 @@ def browser_slot(profiles_dir: Path, workers: int,
             try:
                 profile = profiles_dir / f"slot-{index}"
                 profile.mkdir(exist_ok=True)
-                kill_leftover_browser(profile)
+                kill_leftover_browser(profile, spare=own_browsers)
                 yield profile
             finally:
                 lock.release()
@@ -262,13 +265,15 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def kill_leftover_browser(profile: Path) -> None:
+def kill_leftover_browser(profile: Path, spare: Collection[int] = ()) -> None:
     """A browser a dead job left on this slot's profile is killed (with its process group)."""
     pid_file = profile / PID_FILE
     try:
         pid = int(pid_file.read_text())
     except (OSError, ValueError):
         pid = 0
+    if pid and pid in spare:
+        return
     if pid and str(profile.resolve()) in _cmdline(pid):
         log.warning("killing a leftover browser (pid %d) on %s", pid, profile)
         with contextlib.suppress(ProcessLookupError):
@@ -523,23 +528,32 @@ def _quiet_websocket_errors(loop: asyncio.AbstractEventLoop, context: dict[str, 
     loop.default_exception_handler(context)
 
 
+async def download_with_session(session: BrowserSession, page_url: str, video_id: str,
+                                video_path: Path) -> DownloadResult:
+    """Download one video with a started browser session into `video_path`."""
+    video_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in video_path.parent.glob(f".{video_path.name}.*.part"):
+        stale.unlink(missing_ok=True)  # left by a killed attempt; Snakemake runs one job per video
+    fd, part_name = tempfile.mkstemp(prefix=f".{video_path.name}.", suffix=".part",
+                                     dir=video_path.parent)
+    os.close(fd)
+    part = Path(part_name)
+    session.page_visits = 0
+    try:
+        return await _download(page_url, video_id, video_path, session, part)
+    finally:
+        part.unlink(missing_ok=True)
+
+
 async def download_video_async(page_url: str, video_id: str, video_path: Path,
                                settings: BrowserSettings) -> DownloadResult:
     asyncio.get_running_loop().set_exception_handler(_quiet_websocket_errors)
     video_path = Path(video_path)
-    video_path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in video_path.parent.glob(f".{video_path.name}.*.part"):
-        stale.unlink(missing_ok=True)  # left by a killed attempt; Snakemake runs one job per video
     with browser_slot(settings.profiles_dir, settings.workers) as profile:
         session = BrowserSession(settings, profile)
-        fd, part_name = tempfile.mkstemp(prefix=f".{video_path.name}.", suffix=".part",
-                                         dir=video_path.parent)
-        os.close(fd)
-        part = Path(part_name)
 
         def on_signal(signum: int, frame: Any) -> None:
             session.kill()
-            part.unlink(missing_ok=True)
             raise SystemExit(128 + signum)
 
         previous = {}
@@ -548,9 +562,8 @@ async def download_video_async(page_url: str, video_id: str, video_path: Path,
                         for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             await session.start()
-            return await _download(page_url, video_id, video_path, session, part)
+            return await download_with_session(session, page_url, video_id, video_path)
         finally:
-            part.unlink(missing_ok=True)
             await session.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -560,3 +573,105 @@ def download_video(page_url: str, video_id: str, video_path: Path | str,
                    settings: BrowserSettings) -> DownloadResult:
     """Download one video with a fresh browser on a free slot; see the module docstring."""
     return asyncio.run(download_video_async(page_url, video_id, Path(video_path), settings))
+
+
+# --- browsers kept between downloads (the persistent worker) -------------------------------
+class _SlotBrowser:
+    """One slot's Chromium, kept between downloads on its own thread and event loop (zendriver's
+    connection belongs to the loop that opened it)."""
+
+    def __init__(self, profile: Path) -> None:
+        self.profile = profile
+        self.session: BrowserSession | None = None
+        self.uses = 0
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet_websocket_errors)
+        # The thread lives as long as the pool: Chromium's parent-death signal follows the
+        # thread that started it.
+        self.thread = threading.Thread(target=self._serve, daemon=True,
+                                       name=f"browser-{profile.name}")
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    def run(self, coroutine: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    async def download(self, page_url: str, video_id: str, video_path: Path,
+                       settings: BrowserSettings) -> DownloadResult:
+        if self.session is not None and (self.session.settings != settings
+                                         or self.uses >= BrowserPool.MAX_USES):
+            await self.stop()
+        if self.session is None:
+            session = BrowserSession(settings, self.profile)
+            await session.start()
+            self.session, self.uses = session, 0
+        self.uses += 1
+        try:
+            return await download_with_session(self.session, page_url, video_id, video_path)
+        except VideoUnavailable:
+            raise  # the page answered; the browser is fine
+        except BaseException:
+            await self.stop()  # a blocked, broken or stuck browser is not used again
+            raise
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.stop()
+
+    def close(self) -> None:
+        try:
+            self.run(self.stop(), timeout=20)
+        except Exception as error:  # shutting down: kill whatever is left
+            log.debug("browser pool stop: %r", error)
+            if self.session is not None:
+                self.session.kill()
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+
+
+class BrowserPool:
+    """Chromium kept per browser slot across downloads, for a process that downloads many
+    videos (the persistent worker); `download` has `download_video`'s signature.
+
+    A slot's browser is restarted after any failure but an unavailable video, when the
+    settings change, and every `MAX_USES` videos. Slots and profiles are the same lock files
+    and directories as `download_video`'s, so `workers` still bounds the browsers.
+    """
+
+    MAX_USES = 200
+
+    def __init__(self) -> None:
+        self._browsers: dict[Path, _SlotBrowser] = {}
+        self._lock = threading.Lock()
+
+    def browser_pids(self) -> set[int]:
+        """The pids of the browsers this pool keeps."""
+        return {browser.session.pid for browser in list(self._browsers.values())
+                if browser.session is not None and browser.session.pid}
+
+    def download(self, page_url: str, video_id: str, video_path: Path | str,
+                 settings: BrowserSettings) -> DownloadResult:
+        from tiktok_research.logs import log_thread_as_current
+
+        with browser_slot(settings.profiles_dir, settings.workers,
+                          own_browsers=self.browser_pids()) as profile:
+            with self._lock:
+                key = profile.resolve()
+                browser = self._browsers.get(key) or _SlotBrowser(profile)
+                self._browsers[key] = browser
+            with log_thread_as_current(browser.thread):
+                return browser.run(browser.download(page_url, video_id, Path(video_path),
+                                                    settings))
+
+    def close(self) -> None:
+        with self._lock:
+            browsers, self._browsers = list(self._browsers.values()), {}
+        for browser in browsers:
+            browser.close()

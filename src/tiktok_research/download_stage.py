@@ -9,12 +9,14 @@ retries burn nothing. The next run's DAG leaves the video out (`workflow_support
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tiktok_research import workflow_support
 from tiktok_research.download import (
     BrowserSettings,
+    DownloadResult,
     PageBlocked,
     VideoUnavailable,
     download_video,
@@ -35,8 +37,12 @@ def unavailable_path(output_dir: str | Path, video_id: str) -> Path:
 
 
 def run_download(video_id: str, config: dict[str, Any], *, video_path: str | Path,
-                 meta_path: str | Path, attempt: int = 1) -> dict[str, Any]:
-    """Download one video and write its metadata; on failure record it and raise."""
+                 meta_path: str | Path, attempt: int = 1,
+                 downloader: Callable[..., DownloadResult] = download_video) -> dict[str, Any]:
+    """Download one video and write its metadata; on failure record it and raise.
+
+    `downloader` has `download.download_video`'s signature; the persistent worker passes its
+    `BrowserPool.download`, which keeps each slot's browser between videos."""
     output_dir = Path(config["output_dir"])
     marker = unavailable_path(output_dir, video_id)
     if marker.exists():
@@ -53,8 +59,7 @@ def run_download(video_id: str, config: dict[str, Any], *, video_path: str | Pat
               "video_id": video_id, "url": page_url, "attempt": attempt}
     log.info("downloading %s from %s (attempt %d)", video_id, page_url, attempt)
     try:
-        result = download_video(page_url, video_id, video_path,
-                                BrowserSettings.from_config(config))
+        result = downloader(page_url, video_id, video_path, BrowserSettings.from_config(config))
     except VideoUnavailable as error:
         outcome = error.outcome
         atomic_write_json(marker, {"video_id": video_id, "url": page_url,

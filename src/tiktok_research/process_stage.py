@@ -1,21 +1,31 @@
 """The process stage: audio, scene frames, transcript and on-screen text of a video.
 
-`run_process_video` is the Snakemake job (called from `scripts/process_video.py`); it runs the
-steps `run_extract_audio`, `run_detect_scenes`, `run_transcribe_audio` and `run_ocr_frames`,
-each usable on its own outside Snakemake too. A step loads its model or OCR engine once, writes
-its outputs atomically, validates them before finishing (so publishing never takes an invalid
-file) and, when anything goes wrong, records a failure in `failures.json` (type `process`, or
-`validate` for output that is there but not good enough) and raises, so Snakemake fails the job
-and, with `retries: 1`, reprocesses once. Heavy libraries (OpenCV, the Anthropic SDK, the
-engines) are imported by the step that needs them: every job is a fresh interpreter.
+`run_process_and_publish` is the Snakemake job after the download (called from
+`scripts/process_and_publish_video.py`): `run_process_video`, then `publish.run_publish`.
+`run_process_video` runs the steps `run_extract_audio`, `run_detect_scenes`,
+`run_transcribe_audio` and `run_ocr_frames`, each usable on its own outside Snakemake too.
+A step writes its outputs atomically, validates them before finishing (so publishing never
+takes an invalid file) and, when anything goes wrong, records a failure in `failures.json`
+(type `process`, or `validate` for output that is there but not good enough) and raises, so
+Snakemake fails the job and, with `retries: 1`, reprocesses once. Models and OCR engines are
+loaded once per process (the persistent worker handles many videos); heavy libraries (OpenCV,
+the Anthropic SDK, the engines) are imported by the step that needs them.
+
+The job owns the files it derives (only the receipt is a Snakemake output): a failed step
+removes them all, so nothing half-made is left, while a failed publish keeps them, so the
+retry only repeats the publishing. A derived file is reused only if it is valid and newer than
+the video it was made from.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import shutil
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,19 +115,25 @@ def run_detect_scenes(video_id: str, config: dict[str, Any], *, inputs: dict[str
         return frames
 
 
+_MODEL_LOCK = threading.Lock()
+
+
 @functools.cache
 def _transcriber(engine: str, model: str, language: str | None, device: str,
                  compute_type: str) -> Transcriber:
-    # Cached so a process that handles many videos (the benchmark) loads the model once.
+    # Cached so a process that handles many videos (the worker, the benchmark) loads the
+    # model once.
     return load_transcriber({"whisper_model": model, "transcribe": {
         "engine": engine, "language": language, "device": device, "compute_type": compute_type}})
 
 
 def transcriber_for(config: dict[str, Any]) -> Transcriber:
     settings = config.get("transcribe") or {}
-    return _transcriber(settings.get("engine", "faster-whisper"),
-                        str(config.get("whisper_model") or "base"), settings.get("language"),
-                        settings.get("device", "cpu"), settings.get("compute_type", "int8"))
+    with _MODEL_LOCK:  # two jobs of the worker starting at once load the model once
+        return _transcriber(settings.get("engine", "faster-whisper"),
+                            str(config.get("whisper_model") or "base"),
+                            settings.get("language"), settings.get("device", "cpu"),
+                            settings.get("compute_type", "int8"))
 
 
 def run_transcribe_audio(video_id: str, config: dict[str, Any], *, inputs: dict[str, Any],
@@ -142,8 +158,19 @@ def run_transcribe_audio(video_id: str, config: dict[str, Any], *, inputs: dict[
         return {"language": result.language, "characters": len(result.text)}
 
 
+@functools.cache
+def _local_ocr_engine(settings: str) -> OcrEngine:
+    return load_ocr_engine({"ocr": json.loads(settings)})
+
+
 def ocr_engine_for(config: dict[str, Any]) -> OcrEngine:
-    return load_ocr_engine(config)
+    """The local engine is cached by its settings, like the transcriber. A Claude engine is made
+    per video: it counts the token usage of that video's requests (and reads its key then)."""
+    settings = config.get("ocr") or {}
+    if settings.get("engine", "local") != "local":
+        return load_ocr_engine(config)
+    with _MODEL_LOCK:
+        return _local_ocr_engine(json.dumps(settings, sort_keys=True))
 
 
 def run_ocr_frames(video_id: str, config: dict[str, Any], *, inputs: dict[str, Any],
@@ -162,19 +189,98 @@ def run_ocr_frames(video_id: str, config: dict[str, Any], *, inputs: dict[str, A
         return document
 
 
+DERIVED_FILES = {"audio": "audio.mp3", "frames": "frames", "transcript": "transcript.txt",
+                 "timestamps": "transcript_timestamps.json", "ocr": "ocr.json"}
+# Removed after publishing unless `keep` (the video itself is Snakemake's temp()).
+LARGE_INTERMEDIATES = ("audio", "frames")
+
+
+def derived_paths(video_dir: str | Path) -> dict[str, Path]:
+    return {name: Path(video_dir) / file_name for name, file_name in DERIVED_FILES.items()}
+
+
+def remove_paths(paths: Iterable[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _reusable(video: Path, *outputs: Path) -> bool:
+    """Outputs an earlier attempt of this job made from this very video file."""
+    try:
+        made_from = video.stat().st_mtime
+        return all(output.stat().st_mtime >= made_from for output in outputs)
+    except FileNotFoundError:
+        return False
+
+
 def run_process_video(video_id: str, config: dict[str, Any], *, video_path: str | Path,
-                      outputs: dict[str, Any], attempt: int = 1) -> None:
+                      outputs: dict[str, Any], attempt: int = 1, reuse: bool = False) -> None:
     """All of processing for one video, each step checked before the next (SPEC §5.3).
 
     The first step that fails is recorded and ends the job, so nothing half-made is left
-    for publishing; Snakemake's `retries: 1` on the rule reprocesses the video once.
+    for publishing; Snakemake's `retries: 1` on the rule reprocesses the video once. With
+    `reuse`, a step whose valid outputs an earlier attempt made from this video is skipped.
     """
-    run_extract_audio(video_id, config, inputs={"video": video_path},
-                      outputs={"audio": outputs["audio"]}, attempt=attempt)
-    run_detect_scenes(video_id, config, inputs={"video": video_path},
-                      outputs={"frames": outputs["frames"]}, attempt=attempt)
-    run_transcribe_audio(video_id, config, inputs={"audio": outputs["audio"]},
-                         outputs={"transcript": outputs["transcript"],
-                                  "timestamps": outputs["timestamps"]}, attempt=attempt)
-    run_ocr_frames(video_id, config, inputs={"frames": outputs["frames"]},
-                   outputs={"ocr": outputs["ocr"]}, attempt=attempt)
+    video = Path(video_path)
+    paths = {name: Path(path) for name, path in outputs.items()}
+
+    def redo(step: str, valid: bool, *step_outputs: Path) -> bool:
+        if reuse and valid and _reusable(video, *step_outputs):
+            log.info("%s: %s reused from an earlier attempt", video_id, step)
+            return False
+        return True
+
+    audio, frames = paths["audio"], paths["frames"]
+    new_audio = redo("extract_audio", audio.is_file() and audio.stat().st_size > 0, audio)
+    if new_audio:
+        run_extract_audio(video_id, config, inputs={"video": video}, outputs={"audio": audio},
+                          attempt=attempt)
+    new_frames = redo("detect_scenes", frames.is_dir() and any(frames.glob("*.jpg")), frames)
+    if new_frames:
+        run_detect_scenes(video_id, config, inputs={"video": video},
+                          outputs={"frames": frames}, attempt=attempt)
+    transcript, timestamps = paths["transcript"], paths["timestamps"]
+    minimum = int(config.get("min_transcript_chars", 3))
+    transcript_valid = (transcript.is_file() and timestamps.is_file()
+                        and transcript_problem(transcript, minimum) is None)
+    if new_audio or redo("transcribe_audio", transcript_valid, transcript, timestamps):
+        run_transcribe_audio(video_id, config, inputs={"audio": audio},
+                             outputs={"transcript": transcript, "timestamps": timestamps},
+                             attempt=attempt)
+    ocr_valid = paths["ocr"].is_file() and ocr_problem(paths["ocr"]) is None
+    if new_frames or redo("ocr_frames", ocr_valid, paths["ocr"]):
+        run_ocr_frames(video_id, config, inputs={"frames": frames},
+                       outputs={"ocr": paths["ocr"]}, attempt=attempt)
+
+
+def run_process_and_publish(video_id: str, config: dict[str, Any], *, video_path: str | Path,
+                            meta_path: str | Path, receipt_path: str | Path,
+                            attempt: int = 1) -> dict[str, Any]:
+    """The job after the download: process the video, publish it, write its receipt.
+
+    One job rather than two keeps the DAG at two jobs per video (SPEC §8's dry run of 20,000
+    videos); the steps and their failure records are the same as when they were rules.
+    """
+    from tiktok_research.publish import run_publish
+
+    video = Path(video_path)
+    paths = derived_paths(video.parent)
+    try:
+        run_process_video(video_id, config, video_path=video, outputs=paths, attempt=attempt,
+                          reuse=True)
+    except Exception:
+        remove_paths(paths.values())  # recorded already; nothing half-made is left behind
+        raise
+    inputs: dict[str, Any] = {"meta": Path(meta_path), **paths}
+    if config.get("include_video"):
+        inputs["video"] = video
+    started = time.monotonic()
+    receipt = run_publish(video_id, config, inputs=inputs, receipt_path=receipt_path,
+                          attempt=attempt)
+    write_step_time(config, "publish_video", video_id, time.monotonic() - started)
+    if not config.get("keep"):
+        remove_paths(paths[name] for name in LARGE_INTERMEDIATES)
+    return receipt

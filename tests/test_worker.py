@@ -1,0 +1,110 @@
+"""The persistent worker: a job's function runs there with the job's log and failure records,
+fails with the same one line, and the worker stops with the run that started it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from tiktok_research.failures import read_failures
+from tiktok_research.worker import (
+    RUN_LOCK,
+    WorkerJobFailed,
+    run_in_worker,
+    stop_worker,
+    worker_pid,
+)
+
+DOWNLOAD = "tiktok_research.download_stage:run_download"
+CONFIG = {"output_dir": "output", "workers": 1,
+          "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
+                     "page_timeout_seconds": 5, "backoff_seconds": 0.05,
+                     "profiles_dir": "profiles"}}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its new parent) counts as gone.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def wait_gone(pid: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A working directory whose run lock is held, as by a running Snakemake."""
+    monkeypatch.chdir(tmp_path)
+    RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(RUN_LOCK))
+    lock.acquire()
+    yield tmp_path, lock
+    if lock.is_locked:
+        lock.release()
+    stop_worker()
+
+
+def download_job(video_id: str) -> None:
+    run_in_worker(f"output/logs/download/{video_id}.log", DOWNLOAD, video_id, CONFIG,
+                  video_path=f"output/videos/{video_id}/video.mp4",
+                  meta_path=f"output/videos/{video_id}/metadata.json", attempt=2)
+
+
+def test_a_job_fails_in_the_worker_as_it_would_in_its_own_process(run_dir) -> None:
+    workdir, _lock = run_dir
+    with pytest.raises(WorkerJobFailed, match=r"^no urls.json lists video 123$"):
+        download_job("123")
+    pid = worker_pid()
+    assert pid and pid != os.getpid()
+    # The worker wrote the failure record and the traceback to the job's log.
+    [record] = read_failures(workdir / "output")
+    assert (record["type"], record["video_id"], record["attempt"]) == ("download", "123", 2)
+    log_text = (workdir / "output/logs/download/123.log").read_text()
+    assert "LookupError: no urls.json lists video 123" in log_text
+    # A second job goes to the same worker; its records go to its own log only.
+    with pytest.raises(WorkerJobFailed, match="456"):
+        download_job("456")
+    assert worker_pid() == pid
+    assert "456" not in log_text and "456" in (workdir / "output/logs/download/456.log").read_text()
+
+
+def test_only_the_listed_tasks_run_in_the_worker(run_dir) -> None:
+    with pytest.raises(ValueError, match="not a worker task"):
+        run_in_worker(None, "os:system", "true")
+
+
+def test_the_worker_stops_when_the_run_is_over(run_dir) -> None:
+    _workdir, lock = run_dir
+    with pytest.raises(WorkerJobFailed):
+        download_job("1")
+    pid = worker_pid()
+    assert pid is not None
+    lock.release()  # the Snakemake run ended without saying so (killed)
+    assert wait_gone(pid), "the worker outlived the run"
+    assert worker_pid() is None
+
+
+def test_stop_worker_ends_it_and_the_next_job_starts_a_new_one(run_dir) -> None:
+    with pytest.raises(WorkerJobFailed):
+        download_job("1")
+    first = worker_pid()
+    assert first is not None and stop_worker()
+    assert wait_gone(first)
+    with pytest.raises(WorkerJobFailed):
+        download_job("2")
+    second = worker_pid()
+    assert second is not None and second != first
