@@ -353,7 +353,9 @@ def stage_figures(stage_times: dict[str, dict[str, JobTime]], videos: int,
             against=f"{total / max(videos, 1):.2f} s/video, CPU {total_cpu:.0f} s; wall × cores "
                     f"= {wall * cores:.0f} s → jobs fill {total / (wall * cores):.0%} of it"))
         notes.append("job time = columns s and cpu_time of each job's benchmark TSV (the job's "
-                     "script: process, Python start-up and imports included)")
+                     "script: process, Python start-up and imports included); download and "
+                     "process jobs hand their work to the persistent worker, so their CPU "
+                     "column is the job's own and the work's CPU is in the run's total above")
     return figures, notes
 
 

@@ -23,7 +23,7 @@ OUTCOME_COLOURS = {"published": "#2e7d32", "unavailable": "#9e9e9e", "download_f
                    "processing_failed": "#ef6c00", "upload_failed": "#6a1b9a", "error": "#212121",
                    "pending": "#90caf9"}
 STAGE_ORDER = ("search", "download", "process", "publish", "link")
-STEP_ORDER = ("extract_audio", "detect_scenes", "transcribe_audio", "ocr_frames")
+STEP_ORDER = ("extract_audio", "detect_scenes", "transcribe_audio", "ocr_frames", "publish_video")
 
 
 def read_benchmarks(folder: Path) -> dict[str, dict[str, float]]:
@@ -139,7 +139,7 @@ def build_report(config: dict[str, Any],
                 values = sorted(steps[step].values())
                 rows.append([step, len(values), f"{sum(values):.1f}",
                              f"{values[len(values) // 2]:.2f}", f"{values[-1]:.2f}"])
-            sections.append("<h3>Inside the process job, per step</h3>"
+            sections.append("<h3>Inside process_and_publish_video, per step</h3>"
                             + _table(["step", "videos", "total s", "median s", "max s"], rows))
         video_stages = [stage for stage in stages if stage not in ("search", "link")]
         per_video: dict[str, float] = defaultdict(float)
