@@ -33,7 +33,8 @@ def load_engine(config: dict[str, Any]) -> OcrEngine:
     if name == "local":
         from tiktok_research.ocr.local import LocalOcrEngine
 
-        return LocalOcrEngine(min_confidence=float(settings.get("min_confidence", 0.5)))
+        return LocalOcrEngine(min_confidence=float(settings.get("min_confidence", 0.5)),
+                              threads=int(settings.get("threads", 1)))
     if name == "claude":
         from tiktok_research.ocr.claude import DEFAULT_MODEL, ClaudeOcrEngine
 
