@@ -9,7 +9,8 @@ worker runs it in a thread, with the job's log file, and answers ok or the one-l
 What the function does — outputs, failure records, retries — is exactly what it does in the job
 process, and Snakemake still schedules, retries and times every job.
 
-Lifetime: the first job of a run starts it. It stops when the run ends (`stop_worker` from the
+Lifetime: the first job of a run (a search) starts it, and it loads the models in the
+background while the searches and first downloads run. It stops when the run ends (`stop_worker` from the
 run's end handler), when no Snakemake run holds its directory's run lock any more (a killed
 run), or after `IDLE_SECONDS` without a job. A job that cannot reach it, or whose worker dies
 during the call, runs the function itself. The socket lives in a private per-user folder; its
@@ -44,6 +45,7 @@ from tiktok_research.config import SECRET_NAMES
 log = logging.getLogger("tiktok_research.worker")
 
 TASKS = (
+    "tiktok_research.search_stage:run_search",
     "tiktok_research.download_stage:run_download",
     "tiktok_research.process_stage:run_process_and_publish",
 )
@@ -261,9 +263,10 @@ class Worker:
             with job_log(request.get("log")):
                 try:
                     function = _resolve(name)
+                    if len(args) > 1 and isinstance(args[1], dict):
+                        self.warm_up(args[1])  # every task's second argument is the config
                     if name.endswith(":run_download"):
                         kwargs["downloader"] = self.browsers.download
-                        self.warm_up(args[1] if len(args) > 1 else {})
                     # Two jobs of one video never overlap (a killed run's job may still run).
                     with self.video_locks[str(args[0]) if args else ""]:
                         function(*args, **kwargs)
@@ -277,7 +280,8 @@ class Worker:
                 self.last_job = time.monotonic()
 
     def warm_up(self, config: dict[str, Any]) -> None:
-        """Load the models while the first videos download (once, in the background)."""
+        """Load the models while the searches and first downloads run (once, in the
+        background)."""
         with self.lock:
             if self.warmed or not isinstance(config, dict) or config.get("search_only"):
                 return
