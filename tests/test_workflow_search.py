@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from support.workflow import REPO, SNAKEMAKE, base_config, run_snakemake, write_research_list
@@ -40,6 +42,15 @@ def test_search_only_writes_urls_and_second_run_does_nothing(fake_web, tmp_path)
         assert all(entry["url"].startswith(f"http://{fake_web.host}/@") for entry in entries)
         assert all(entry["url"].endswith("/video/" + entry["video_id"]) for entry in entries)
     assert not (tmp_path / "output" / "videos").exists()
+    # The searches ran in the persistent worker, which stopped when the run ended.
+    worker_log = (tmp_path / ".snakemake" / "log" / "tiktok-research-worker.log").read_text()
+    assert worker_log.count("listening on") == 1, worker_log
+    assert "stopping: the run ended" in worker_log, worker_log
+    pid = int(worker_log.split("worker ", 1)[1].split()[0])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists()
     requests_before = len(fake_web.requests_to("serper"))
     second = run_snakemake(tmp_path, config)
     assert second.returncode == 0

@@ -9,8 +9,8 @@ worker runs it in a thread, with the job's log file, and answers ok or the one-l
 What the function does — outputs, failure records, retries — is exactly what it does in the job
 process, and Snakemake still schedules, retries and times every job.
 
-Lifetime: the first job of a run (a search) starts it, and it loads the models in the
-background while the searches and first downloads run. It stops when the run ends (`stop_worker` from the
+Lifetime: the first job of a run (a search) starts it, and it loads the models in the background
+while the searches and first downloads run. It stops when the run ends (`stop_worker` from the
 run's end handler), when no Snakemake run holds its directory's run lock any more (a killed
 run), or after `IDLE_SECONDS` without a job. A job that cannot reach it, or whose worker dies
 during the call, runs the function itself. The socket lives in a private per-user folder; its
@@ -40,7 +40,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from tiktok_research.config import SECRET_NAMES
+from tiktok_research.config import SECRET_NAMES, load_dotenv_secrets
 
 log = logging.getLogger("tiktok_research.worker")
 
@@ -49,9 +49,11 @@ TASKS = (
     "tiktok_research.download_stage:run_download",
     "tiktok_research.process_stage:run_process_and_publish",
 )
-# What a job's function reads from the environment, besides the secrets.
-ENV_NAMES = (*SECRET_NAMES, "STORAGE_EMULATOR_HOST", "DISPLAY", "XAUTHORITY", "PATH", "HOME",
-             "OMP_NUM_THREADS")
+# What a job's function reads from the environment, besides the secrets. (Not the thread
+# counts Snakemake sets per job, OMP_NUM_THREADS and the like: the end-of-run handler, which
+# stops the worker, runs without them. The worker keeps those of the job that started it: one
+# thread per task, as every rule declares.)
+ENV_NAMES = (*SECRET_NAMES, "STORAGE_EMULATOR_HOST", "DISPLAY", "XAUTHORITY", "PATH", "HOME")
 RUN_LOCK = Path(".snakemake") / "tiktok-research-run.lock"  # workflow_support.clear_stale_locks
 WORKER_LOG = Path(".snakemake") / "log" / "tiktok-research-worker.log"
 IDLE_SECONDS = 300.0
@@ -74,6 +76,7 @@ def _code_stamp() -> str:
 
 def worker_address(workdir: str | Path = ".") -> Path:
     """The socket of the worker for `workdir` and this interpreter, code and environment."""
+    load_dotenv_secrets()  # the same secrets whether or not this process has read .env yet
     parts = [os.path.realpath(workdir), sys.executable, _code_stamp(),
              *(f"{name}={os.environ.get(name, '')}" for name in ENV_NAMES)]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
