@@ -1,4 +1,5 @@
-"""Generated demo media: shape of the files, ground truth beside them, cache behaviour."""
+"""Generated demo media: shape of the files, ground truth beside them, cache behaviour; the
+audio step refusing a file that is not a video."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from tiktok_research.audio import MediaError, extract_audio
 from tiktok_research.fakeweb.catalog import demo_catalog
 from tiktok_research.fakeweb.media import ensure_media, load_truth
 
@@ -64,3 +68,13 @@ def test_two_processes_asking_at_once_get_one_complete_file(tmp_path: Path) -> N
     assert abs(float(probe(Path(first))["format"]["duration"]) - video.duration) < 0.2
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
         f"{video.video_id}.mp4", f"{video.video_id}.truth.json"]
+
+
+def test_audio_extraction_refuses_a_file_without_a_video_stream(tmp_path: Path) -> None:
+    video = next(v for v in demo_catalog().videos.values() if v.has_audio)
+    sound_only = tmp_path / "sound.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(ensure_media([video])[video.video_id]),
+                    "-vn", "-c:a", "copy", str(sound_only)], check=True)
+    with pytest.raises(MediaError, match="no video stream"):
+        extract_audio(sound_only, tmp_path / "audio.mp3")
+    assert not (tmp_path / "audio.mp3").exists()

