@@ -5,6 +5,9 @@ rule download_video:
     # One more attempt for a challenge or login wall that outlasted the job's own revisits;
     # an unavailable video fails again at once on its unavailable.json receipt.
     retries: 1
+    # A download waits on the network and the browser, not on a CPU: it does not count against
+    # --cores (so processing keeps every core busy); the `browser` resource (workers) bounds it.
+    threads: 0
     resources:
         browser=1,
         attempt=current_attempt,

@@ -187,6 +187,7 @@ class TreeMemorySampler:
         self.peak_processes = 0
         self.root_cpu = 0.0  # CPU seconds of the root process itself, as last seen
         self.samples = 0
+        self._cpu_by_pid: dict[int, tuple[str, float]] = {}  # pid → (kind, CPU s last seen)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -214,6 +215,10 @@ class TreeMemorySampler:
         for process in processes:
             try:
                 total += process.memory_info().rss
+                times = process.cpu_times()
+                kind = (self._cpu_by_pid[process.pid][0] if process.pid in self._cpu_by_pid
+                        else process_kind(process, self.pid))
+                self._cpu_by_pid[process.pid] = (kind, times.user + times.system)
             except psutil.Error:
                 continue  # it ended between listing and reading
         self.samples += 1
@@ -221,10 +226,31 @@ class TreeMemorySampler:
             self.peak_bytes, self.peak_processes = total, len(processes)
         return total
 
+    def cpu_by_kind(self) -> dict[str, float]:
+        """CPU seconds per kind of process, as last seen (short-lived ones are missed)."""
+        kinds: dict[str, float] = {}
+        for kind, cpu in self._cpu_by_pid.values():
+            kinds[kind] = kinds.get(kind, 0.0) + cpu
+        return kinds
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.sample()
             self._stop.wait(self.interval)
+
+
+def process_kind(process: Any, root_pid: int) -> str:
+    """What a process of the run is: snakemake, the worker, Chromium, ffmpeg or a job."""
+    if process.pid == root_pid:
+        return "snakemake"
+    command = " ".join(process.cmdline())
+    if "tiktok_research.worker" in command:
+        return "worker"
+    if "chrom" in process.name().lower():
+        return "chromium"
+    if process.name() in ("ffmpeg", "ffprobe"):
+        return "ffmpeg"
+    return "job scripts"
 
 
 def become_subreaper() -> bool:
@@ -275,6 +301,7 @@ class PipelineRun:
     log_path: Path
     cpu: float = 0.0  # every process of the run, worker included (getrusage RUSAGE_CHILDREN)
     scheduler_cpu: float = 0.0  # the snakemake process itself
+    cpu_by_kind: dict[str, float] = field(default_factory=dict)  # psutil, as last seen
     published: int = 0
     stage_times: dict[str, dict[str, JobTime]] = field(default_factory=dict)
 
@@ -301,7 +328,7 @@ def run_pipeline(workdir: Path, overrides: dict[str, Any], queries: list[str], c
     run = PipelineRun(workdir, wall, returncode, sampler.peak_bytes, sampler.peak_processes,
                       children_max_rss_bytes(), log_path,
                       cpu=cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before,
-                      scheduler_cpu=sampler.root_cpu)
+                      scheduler_cpu=sampler.root_cpu, cpu_by_kind=sampler.cpu_by_kind())
     run.published = len(list(output_dir.glob("videos/*/.uploaded")))
     run.stage_times = read_stage_times(output_dir)
     return run
@@ -685,6 +712,16 @@ def main(argv: list[str] | None = None) -> int:
                            f"{1000 * pipeline.scheduler_cpu / max(jobs, 1):.0f} ms per "
                            f"benchmarked job ({jobs}); psutil, last sample"),
         ]
+        seen = pipeline.cpu_by_kind
+        for kind in ("worker", "chromium", "job scripts", "ffmpeg"):
+            if kind in seen:
+                figures.append(Figure(f"  of which {kind}", seen[kind], "s",
+                                      against="psutil, as last seen every "
+                                              f"{SAMPLE_INTERVAL} s"))
+        figures.append(Figure("  of which short-lived processes, unseen",
+                              max(pipeline.cpu - sum(seen.values()), 0.0), "s",
+                              against="the rest of the run's total: mostly job scripts and "
+                                      "ffmpeg that ended between samples"))
         print_section("Pipeline (snakemake, local storage + SQLite)", figures,
                       [f"log: {pipeline.log_path}"])
         if pipeline.returncode != 0 or pipeline.published < len(videos):

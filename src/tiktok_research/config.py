@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jsonschema
-import yaml
 from dotenv import dotenv_values
+
+if TYPE_CHECKING:  # jsonschema and yaml load on use: every job imports this module for redact()
+    import jsonschema
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "config.yaml"
@@ -142,6 +143,9 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Validate a full config dict and return it normalised; raise ConfigError in one line."""
+    import jsonschema
+    import yaml
+
     schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
     normalised = coerce(unflatten(config), schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -155,6 +159,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
 
 def load(overrides: dict[str, Any] | None = None, path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
     """Defaults from config.yaml, merged with overrides, validated (for use outside Snakemake)."""
+    import yaml
+
     defaults = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return validate(merge(defaults, unflatten(overrides or {})))
 

@@ -118,22 +118,24 @@ def run_detect_scenes(video_id: str, config: dict[str, Any], *, inputs: dict[str
 _MODEL_LOCK = threading.Lock()
 
 
+# Videos this process may transcribe at the same time: 1 in a job of its own; the persistent
+# worker, which runs several jobs in threads, raises it to its CPU count.
+PARALLEL_VIDEOS = 1
+
+
 @functools.cache
-def _transcriber(engine: str, model: str, language: str | None, device: str,
-                 compute_type: str) -> Transcriber:
+def _transcriber(settings: str, model: str, parallel: int) -> Transcriber:
     # Cached so a process that handles many videos (the worker, the benchmark) loads the
     # model once.
-    return load_transcriber({"whisper_model": model, "transcribe": {
-        "engine": engine, "language": language, "device": device, "compute_type": compute_type}})
+    return load_transcriber({"whisper_model": model,
+                             "transcribe": {**json.loads(settings), "parallel": parallel}})
 
 
 def transcriber_for(config: dict[str, Any]) -> Transcriber:
-    settings = config.get("transcribe") or {}
+    settings = json.dumps(config.get("transcribe") or {}, sort_keys=True)
     with _MODEL_LOCK:  # two jobs of the worker starting at once load the model once
-        return _transcriber(settings.get("engine", "faster-whisper"),
-                            str(config.get("whisper_model") or "base"),
-                            settings.get("language"), settings.get("device", "cpu"),
-                            settings.get("compute_type", "int8"))
+        return _transcriber(settings, str(config.get("whisper_model") or "base"),
+                            PARALLEL_VIDEOS)
 
 
 def run_transcribe_audio(video_id: str, config: dict[str, Any], *, inputs: dict[str, Any],

@@ -38,8 +38,6 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from tiktok_research.config import SECRET_NAMES, load_dotenv_secrets
 
 log = logging.getLogger("tiktok_research.worker")
@@ -97,6 +95,8 @@ def _connect(address: Path) -> Connection | None:
 
 def _start(address: Path) -> Connection:
     """Start the worker (one starter at a time) and connect to it."""
+    from filelock import FileLock
+
     with FileLock(f"{address}.lock", timeout=START_SECONDS):
         connection = _connect(address)
         if connection is not None:
@@ -203,9 +203,11 @@ class Worker:
     """The server: one thread per job, models and browsers shared."""
 
     def __init__(self, address: Path) -> None:
+        from tiktok_research import process_stage
         from tiktok_research.logs import route_logs_by_thread
 
         route_logs_by_thread()
+        process_stage.PARALLEL_VIDEOS = os.cpu_count() or 1
         self.address = address
         self.listener = Listener(str(address), family="AF_UNIX", backlog=64)
         self.active = 0

@@ -36,7 +36,8 @@ def load_engine(config: dict[str, Any]) -> Transcriber:
         return FasterWhisperEngine(model, language=language,
                                    device=settings.get("device", "cpu"),
                                    compute_type=settings.get("compute_type", "int8"),
-                                   cpu_threads=int(settings.get("cpu_threads", 1)))
+                                   cpu_threads=int(settings.get("cpu_threads", 1)),
+                                   parallel=int(settings.get("parallel", 1)))
     if name == "openai-whisper":
         from tiktok_research.transcribe.openai import OpenAIWhisperEngine
 

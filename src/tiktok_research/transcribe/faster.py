@@ -19,7 +19,8 @@ class FasterWhisperEngine:
     name = "faster-whisper"
 
     def __init__(self, model: str, *, language: str | None = None, device: str = "cpu",
-                 compute_type: str = "int8", beam_size: int = 5, cpu_threads: int = 1) -> None:
+                 compute_type: str = "int8", beam_size: int = 5, cpu_threads: int = 1,
+                 parallel: int = 1) -> None:
         from faster_whisper import WhisperModel
 
         self.model_name = model
@@ -27,8 +28,10 @@ class FasterWhisperEngine:
         self.beam_size = beam_size
         try:
             # local_files_only: weights are never fetched by a job; a name must be cached.
+            # num_workers: model replicas, so that `parallel` threads transcribing at once (the
+            # persistent worker's jobs) run side by side instead of queueing for one replica.
             self.model = WhisperModel(model, device=device, compute_type=compute_type,
-                                      cpu_threads=cpu_threads,
+                                      cpu_threads=cpu_threads, num_workers=max(1, parallel),
                                       local_files_only=not Path(model).is_dir())
         except Exception as error:
             raise TranscriptionError(
