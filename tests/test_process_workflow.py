@@ -63,7 +63,8 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
                                 CORRUPT_ID: corrupt})
     ids = [good.video.video_id, quiet.video.video_id, no_audio.video.video_id, CORRUPT_ID]
     targets = [f"output/videos/{video_id}/.uploaded" for video_id in ids]
-    config = base_config(keep=True)
+    # Each job in its own process here (the other workflow tests use the persistent worker).
+    config = base_config(keep=True, persistent_worker=False)
     result = run_snakemake(tmp_path, config, "--keep-going", *targets)
     assert result.returncode != 0, result.stderr[-3000:]
 
@@ -104,6 +105,7 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
         for name in missing:
             assert not (folder / name).exists(), (video_id, name)
         assert validate_outputs(video_paths(output, video_id), 3)
+    assert not (tmp_path / ".snakemake" / "log" / "tiktok-research-worker.log").exists()
     for folder in (output / "videos").iterdir():
         assert not [p.name for p in folder.iterdir()
                     if p.name.startswith(".") and p.name != ".uploaded"], folder
