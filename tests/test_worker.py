@@ -4,7 +4,10 @@ fails with the same one line, and the worker stops with the run that started it.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
+from multiprocessing.connection import Listener
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from tiktok_research.worker import (
     WorkerJobFailed,
     run_in_worker,
     stop_worker,
+    worker_address,
     worker_pid,
 )
 
@@ -108,3 +112,38 @@ def test_stop_worker_ends_it_and_the_next_job_starts_a_new_one(run_dir) -> None:
         download_job("2")
     second = worker_pid()
     assert second is not None and second != first
+
+
+def test_a_killed_worker_is_replaced_by_the_next_job(run_dir) -> None:
+    with pytest.raises(WorkerJobFailed):
+        download_job("1")
+    first = worker_pid()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)  # e.g. a native crash on a hostile file
+    assert wait_gone(first)
+    with pytest.raises(WorkerJobFailed, match="no urls.json lists video 2"):
+        download_job("2")
+    second = worker_pid()
+    assert second is not None and second != first
+
+
+def test_a_job_whose_worker_dies_mid_call_runs_the_function_itself(run_dir) -> None:
+    """A stand-in worker that takes the call and dies without answering."""
+    workdir, _lock = run_dir
+    listener = Listener(str(worker_address()), family="AF_UNIX")
+
+    def take_and_drop() -> None:
+        with listener.accept() as connection:
+            connection.recv_bytes()
+
+    thread = threading.Thread(target=take_and_drop)
+    thread.start()
+    try:
+        # In this process now: the stage's own exception, not the worker's one line.
+        with pytest.raises(LookupError, match="no urls.json lists video 9"):
+            download_job("9")
+    finally:
+        thread.join()
+        listener.close()
+    [record] = read_failures(workdir / "output")
+    assert record["video_id"] == "9"
