@@ -608,7 +608,10 @@ class _SlotBrowser:
             await self.stop()
         if self.session is None:
             session = BrowserSession(settings, self.profile)
-            await session.start()
+            # One browser starts at a time: started together they share the CPU and the first
+            # video (the one processing waits for) comes last. This thread runs this slot only.
+            with BrowserPool.starting:
+                await session.start()
             self.session, self.uses = session, 0
         self.uses += 1
         try:
@@ -646,6 +649,7 @@ class BrowserPool:
     """
 
     MAX_USES = 200
+    starting = threading.Lock()
 
     def __init__(self) -> None:
         self._browsers: dict[Path, _SlotBrowser] = {}

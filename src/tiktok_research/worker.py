@@ -75,7 +75,7 @@ def _code_stamp() -> str:
 def worker_address(workdir: str | Path = ".") -> Path:
     """The socket of the worker for `workdir` and this interpreter, code and environment."""
     load_dotenv_secrets()  # the same secrets whether or not this process has read .env yet
-    parts = [os.path.realpath(workdir), sys.executable, _code_stamp(),
+    parts = [os.path.realpath(workdir), os.path.realpath(sys.executable), _code_stamp(),
              *(f"{name}={os.environ.get(name, '')}" for name in ENV_NAMES)]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
     folder = Path(tempfile.gettempdir()) / f"tiktok-research-{os.getuid()}"
@@ -274,7 +274,10 @@ class Worker:
                         kwargs["downloader"] = self.browsers.download
                     # Two jobs of one video never overlap (a killed run's job may still run).
                     with self.video_locks[str(args[0]) if args else ""]:
+                        started = time.monotonic()
                         function(*args, **kwargs)
+                    log.info("%s ran in the worker in %.2f s", name.rpartition(":")[2],
+                             time.monotonic() - started)
                 except Exception as error:
                     log.exception("job failed")
                     return {"ok": False, "error": one_line(error), "type": type(error).__name__}
