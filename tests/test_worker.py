@@ -127,14 +127,15 @@ def test_a_killed_worker_is_replaced_by_the_next_job(run_dir) -> None:
     assert second is not None and second != first
 
 
-def test_a_job_whose_worker_dies_mid_call_runs_the_function_itself(run_dir) -> None:
-    """A stand-in worker that takes the call and dies without answering."""
+def test_a_job_whose_worker_keeps_dying_runs_the_function_itself(run_dir) -> None:
+    """A stand-in worker that takes the call and dies without answering, twice."""
     workdir, _lock = run_dir
     listener = Listener(str(worker_address()), family="AF_UNIX")
 
     def take_and_drop() -> None:
-        with listener.accept() as connection:
-            connection.recv_bytes()
+        for _call in range(2):
+            with listener.accept() as connection:
+                connection.recv_bytes()
 
     thread = threading.Thread(target=take_and_drop)
     thread.start()

@@ -12,10 +12,11 @@ process, and Snakemake still schedules, retries and times every job.
 Lifetime: the first job of a run (a search) starts it, and it loads the models in the background
 while the searches and first downloads run. It stops when the run ends (`stop_worker` from the
 run's end handler), when no Snakemake run holds its directory's run lock any more (a killed
-run), or after `IDLE_SECONDS` without a job. A job that cannot reach it, or whose worker dies
-during the call, runs the function itself. The socket lives in a private per-user folder; its
-name is a hash of the directory, the interpreter, the package's code and the environment the
-jobs read, so a changed setup never talks to a stale worker. Only the functions in `TASKS` run.
+run), or after `IDLE_SECONDS` without a job. A job whose worker dies during the call starts a
+new one once; a job that cannot reach or start one runs the function itself. The socket lives in
+a private per-user folder; its name is a hash of the directory, the interpreter, the package's
+code and the environment the jobs read, so a changed setup never talks to a stale worker. Only
+the functions in `TASKS` run.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ RUN_LOCK = Path(".snakemake") / "tiktok-research-run.lock"  # workflow_support.c
 WORKER_LOG = Path(".snakemake") / "log" / "tiktok-research-worker.log"
 IDLE_SECONDS = 300.0
 START_SECONDS = 60.0
+CALL_ATTEMPTS = 2  # a worker that dies during a call is replaced once, then the job runs it
 WATCH_SECONDS = 1.0
 
 
@@ -128,25 +130,27 @@ def run_in_worker(log_path: str | Path | None, name: str, *args: Any, **kwargs: 
     if name not in TASKS:
         raise ValueError(f"{name} is not a worker task")
     request = json.dumps({"task": name, "args": args, "kwargs": kwargs,
-                          "log": str(log_path) if log_path else None}, default=str)
-    try:
-        address = worker_address()
-        connection = _connect(address) or _start(address)
-    except (WorkerUnavailable, OSError) as error:
-        log.warning("the persistent worker is unavailable (%s); running the job here", error)
-        _resolve(name)(*args, **kwargs)
-        return
-    with connection:
+                          "log": str(log_path) if log_path else None}, default=str).encode()
+    problem: BaseException | None = None
+    for _attempt in range(CALL_ATTEMPTS):
         try:
-            connection.send_bytes(request.encode())
-            answer = json.loads(connection.recv_bytes())
-        except (EOFError, OSError) as error:
-            log.warning("the persistent worker stopped during the job (%r); running it here",
-                        error)
-            _resolve(name)(*args, **kwargs)
-            return
-    if not answer.get("ok"):
-        raise WorkerJobFailed(answer.get("error") or "the job failed in the worker")
+            address = worker_address()
+            connection = _connect(address) or _start(address)
+        except (WorkerUnavailable, OSError) as error:
+            problem = error
+            break
+        with connection:
+            try:
+                connection.send_bytes(request)
+                answer = json.loads(connection.recv_bytes())
+            except (EOFError, OSError) as error:  # it died: a new one is started, once
+                problem = error
+                continue
+        if not answer.get("ok"):
+            raise WorkerJobFailed(answer.get("error") or "the job failed in the worker")
+        return
+    log.warning("the persistent worker is unavailable (%r); running the job here", problem)
+    _resolve(name)(*args, **kwargs)
 
 
 def _ask(op: str, workdir: str | Path) -> dict[str, Any] | None:
