@@ -18,6 +18,11 @@ OUT = config["output_dir"]
 if workflow.is_main_process:
     workflow_support.clear_stale_locks()
 QUERIES = workflow_support.selected_queries(config)
+# The per-video jobs are shell: commands (python -m tiktok_research.job) that read the validated
+# config from this file, run by Snakemake's own interpreter (or the conda env's, with
+# --sdm conda).
+JOB_CONFIG = workflow_support.job_config_file(config)
+PYTHON = "python" if workflow_support.uses_conda(workflow) else sys.executable
 QUERY_BY_DIR = {query.dirname: query for query in QUERIES}
 
 wildcard_constraints:

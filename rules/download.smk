@@ -2,6 +2,9 @@ rule download_video:
     output:
         video=maybe_temp(f"{OUT}/videos/{{video_id}}/video.mp4"),
         meta=f"{OUT}/videos/{{video_id}}/metadata.json",
+    params:
+        python=PYTHON,
+        config=JOB_CONFIG,
     # One more attempt for a challenge or login wall that outlasted the job's own revisits;
     # an unavailable video fails again at once on its unavailable.json receipt.
     retries: 1
@@ -17,5 +20,7 @@ rule download_video:
         f"{OUT}/benchmarks/download/{{video_id}}.tsv"
     conda:
         "../envs/download.yaml"
-    script:
-        "../scripts/download_video.py"
+    shell:
+        "{params.python} -m tiktok_research.job download {wildcards.video_id}"
+        " --config {params.config} --video {output.video} --meta {output.meta}"
+        " --attempt {resources.attempt} --log {log}"

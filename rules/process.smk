@@ -12,6 +12,9 @@ rule process_and_publish_video:
         receipt=f"{OUT}/videos/{{video_id}}/.uploaded",
     # One reprocessing (SPEC §5.3); the retry reuses the valid derived files of the first
     # attempt, so after a failed publish only the publishing is repeated.
+    params:
+        python=PYTHON,
+        config=JOB_CONFIG,
     retries: 1
     # Ahead of downloads: the downloads only need to stay ahead of processing.
     priority: 1
@@ -23,5 +26,8 @@ rule process_and_publish_video:
         f"{OUT}/benchmarks/process/{{video_id}}.tsv"
     conda:
         "../envs/process.yaml"
-    script:
-        "../scripts/process_and_publish_video.py"
+    shell:
+        "{params.python} -m tiktok_research.job process {wildcards.video_id}"
+        " --config {params.config}"
+        " --video {input.video} --meta {input.meta} --receipt {output.receipt}"
+        " --attempt {resources.attempt} --log {log}"

@@ -5,12 +5,14 @@ Parse-time work stays file-system only: every job re-parses the workflow.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tiktok_research.files import atomic_write_text
 from tiktok_research.queries import Query, QueryListError, select_queries
 
 UNAVAILABLE_MARKER = "unavailable.json"
@@ -110,3 +112,21 @@ def clear_stale_locks(workdir: str | Path = ".") -> bool:
     if stale:
         print("tiktok-research: removed locks left by a run that did not finish", file=sys.stderr)
     return bool(stale)
+
+
+def job_config_file(config: dict[str, Any], state_dir: str | Path = ".snakemake") -> Path:
+    """The validated config as a JSON file for the `shell:` jobs (`python -m
+    tiktok_research.job`): named by its content, so it is written once and never changes under
+    a running job."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = Path(state_dir) / "tiktok-research" / f"config-{digest}.json"
+    if not path.exists():
+        atomic_write_text(path, text)
+    return path
+
+
+def uses_conda(workflow: Any) -> bool:
+    """Whether jobs run in their rule's conda env (`--sdm conda`), whose python is on PATH."""
+    methods = getattr(getattr(workflow, "deployment_settings", None), "deployment_method", ())
+    return any(str(getattr(method, "name", method)).lower() == "conda" for method in methods)
