@@ -7,6 +7,7 @@ import random
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -454,3 +455,30 @@ def test_the_worker_pool_keeps_a_slot_browser_between_videos(site, workdir):
     while Path(f"/proc/{second}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{second}").exists()
+
+
+@pytest.mark.parametrize("wait, most", [(30.0, 1), (0.0, 3)])
+def test_the_pool_starts_another_browser_only_when_downloads_queue(site, workdir, wait, most):
+    """Three downloads at once on a fast site share one browser; with no patience for a busy
+    browser (as when downloads take long) each slot gets its own, never more than workers."""
+    web, videos = site
+    settings = BrowserSettings(profiles_dir=workdir / "profiles", backoff_seconds=0.05,
+                               workers=3)
+    pool = BrowserPool()
+    pool.NEW_BROWSER_WAIT = wait
+    names = ["ok", "strings", "legacy"]
+    seen: set[int] = set()
+
+    def download(name: str) -> None:
+        video = videos[name]
+        pool.download(f"{web.base_url}{video.page_path}", video.video_id,
+                      workdir / name / "video.mp4", settings)
+        seen.update(pool.browser_pids())
+
+    try:
+        with ThreadPoolExecutor(3) as executor:
+            list(executor.map(download, names))
+        assert all((workdir / name / "video.mp4").stat().st_size > 0 for name in names)
+        assert len(seen) == 1 if most == 1 else 2 <= len(seen) <= most
+    finally:
+        pool.close()

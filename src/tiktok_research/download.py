@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,33 +213,44 @@ def verify_video(path: Path) -> float:
 
 
 # --- browser slots and process lifetime ----------------------------------------------------
-@contextlib.contextmanager
-def browser_slot(profiles_dir: Path, workers: int, wait_seconds: float = SLOT_WAIT_SECONDS,
-                 own_browsers: Collection[int] = ()) -> Iterator[Path]:
-    """Hold a free slot `i < workers` (its lock file) and yield its profile directory.
+def acquire_slot(profiles_dir: Path, indices: Iterable[int],
+                 own_browsers: Collection[int] = ()) -> tuple[FileLock, Path] | None:
+    """Take the first free slot among `indices` (its lock, its profile directory), or None.
 
     A browser left running on the slot's profile is killed, unless its pid is one of
     `own_browsers` (the worker's pool keeps its browsers between downloads)."""
     profiles_dir.mkdir(parents=True, exist_ok=True)
+    for index in indices:
+        lock = FileLock(str(profiles_dir / f"slot-{index}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            profile = profiles_dir / f"slot-{index}"
+            profile.mkdir(exist_ok=True)
+            kill_leftover_browser(profile, spare=own_browsers)
+        except BaseException:
+            lock.release()
+            raise
+        return lock, profile
+    return None
+
+
+@contextlib.contextmanager
+def browser_slot(profiles_dir: Path, workers: int,
+                 wait_seconds: float = SLOT_WAIT_SECONDS) -> Iterator[Path]:
+    """Hold a free slot `i < workers` (its lock file) and yield its profile directory."""
     deadline = time.monotonic() + wait_seconds
-    while True:
-        for index in range(workers):
-            lock = FileLock(str(profiles_dir / f"slot-{index}.lock"))
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue
-            try:
-                profile = profiles_dir / f"slot-{index}"
-                profile.mkdir(exist_ok=True)
-                kill_leftover_browser(profile, spare=own_browsers)
-                yield profile
-            finally:
-                lock.release()
-            return
+    while (taken := acquire_slot(profiles_dir, range(workers))) is None:
         if time.monotonic() > deadline:
             raise DownloadError(f"no free browser slot among {workers} after {wait_seconds:.0f} s")
         time.sleep(0.2)
+    lock, profile = taken
+    try:
+        yield profile
+    finally:
+        lock.release()
 
 
 def wipe_profiles(profiles_dir: Path) -> None:
@@ -583,6 +594,7 @@ class _SlotBrowser:
     def __init__(self, profile: Path) -> None:
         self.profile = profile
         self.session: BrowserSession | None = None
+        self.starting = False
         self.uses = 0
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(_quiet_websocket_errors)
@@ -610,9 +622,13 @@ class _SlotBrowser:
             session = BrowserSession(settings, self.profile)
             # One browser starts at a time: started together they share the CPU and the first
             # video (the one processing waits for) comes last. This thread runs this slot only.
-            with BrowserPool.starting:
-                await session.start()
-            self.session, self.uses = session, 0
+            self.starting = True
+            try:
+                with BrowserPool.starting:
+                    await session.start()
+                self.session, self.uses = session, 0
+            finally:
+                self.starting = False
         self.uses += 1
         try:
             return await download_with_session(self.session, page_url, video_id, video_path)
@@ -643,12 +659,16 @@ class BrowserPool:
     """Chromium kept per browser slot across downloads, for a process that downloads many
     videos (the persistent worker); `download` has `download_video`'s signature.
 
-    A slot's browser is restarted after any failure but an unavailable video, when the
-    settings change, and every `MAX_USES` videos. Slots and profiles are the same lock files
-    and directories as `download_video`'s, so `workers` still bounds the browsers.
+    A download takes a slot whose browser runs and is free; only when none frees up within
+    `NEW_BROWSER_WAIT` seconds does it start another browser on another slot (at most
+    `workers`): a start costs about 1.2 CPU-s, more than many downloads from a fast site, while
+    downloads that take seconds soon have every browser running. A slot's browser is restarted
+    after any failure but an unavailable video, when the settings change, and every `MAX_USES`
+    videos. Slots and profiles are the same lock files and directories as `download_video`'s.
     """
 
     MAX_USES = 200
+    NEW_BROWSER_WAIT = 2.0
     starting = threading.Lock()
 
     def __init__(self) -> None:
@@ -660,19 +680,49 @@ class BrowserPool:
         return {browser.session.pid for browser in list(self._browsers.values())
                 if browser.session is not None and browser.session.pid}
 
+    def _running_slots(self, workers: int) -> tuple[list[int], bool]:
+        """The slots whose browser runs or starts, and whether one is starting (under _lock)."""
+        browsers = list(self._browsers.values())
+        indices = [int(browser.profile.name.rpartition("-")[2]) for browser in browsers
+                   if browser.session is not None or browser.starting]
+        starting = any(browser.starting for browser in browsers)
+        return sorted(index for index in indices if index < workers), starting
+
+    def _take_slot(self, settings: BrowserSettings) -> tuple[FileLock, _SlotBrowser]:
+        started = waiting_since = time.monotonic()
+        while True:
+            with self._lock:  # choosing a slot and claiming its browser is one step
+                running, starting = self._running_slots(settings.workers)
+                if starting:  # the wait for a free browser counts once they have all started
+                    waiting_since = time.monotonic()
+                patient = time.monotonic() - waiting_since < self.NEW_BROWSER_WAIT
+                indices = running if running and patient else range(settings.workers)
+                taken = acquire_slot(settings.profiles_dir, indices, self.browser_pids())
+                if taken is not None:
+                    lock, profile = taken
+                    key = profile.resolve()
+                    browser = self._browsers.get(key) or _SlotBrowser(profile)
+                    self._browsers[key] = browser
+                    if browser.session is None:
+                        browser.starting = True  # others wait for it rather than start more
+                    return lock, browser
+            if time.monotonic() - started > SLOT_WAIT_SECONDS:
+                raise DownloadError(f"no free browser slot among {settings.workers} after "
+                                    f"{SLOT_WAIT_SECONDS:.0f} s")
+            time.sleep(0.05)
+
     def download(self, page_url: str, video_id: str, video_path: Path | str,
                  settings: BrowserSettings) -> DownloadResult:
         from tiktok_research.logs import log_thread_as_current
 
-        with browser_slot(settings.profiles_dir, settings.workers,
-                          own_browsers=self.browser_pids()) as profile:
-            with self._lock:
-                key = profile.resolve()
-                browser = self._browsers.get(key) or _SlotBrowser(profile)
-                self._browsers[key] = browser
+        lock, browser = self._take_slot(settings)
+        try:
             with log_thread_as_current(browser.thread):
                 return browser.run(browser.download(page_url, video_id, Path(video_path),
                                                     settings))
+        finally:
+            browser.starting = False
+            lock.release()
 
     def close(self) -> None:
         with self._lock:
