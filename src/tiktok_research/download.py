@@ -3,7 +3,7 @@
 The video is fetched *inside* the browser session that loaded the page (its cookies, among them
 `tt_chain_token`, and the page as Referer), in byte ranges, trying the page's candidate URLs in
 order (`tiktok_page.candidate_urls`). A refused URL (expired) makes the page load again for
-fresh ones. The file is verified (MP4 box structure from `ftyp` to the end, ffprobe finds a video
+fresh ones. The file is verified (MP4 box structure from `ftyp` to the end, PyAV finds a video
 stream, duration > 0) before it is renamed into place, so a partial or bogus file never sits at
 `video.mp4`.
 
@@ -24,7 +24,6 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -57,6 +56,7 @@ FETCH_ATTEMPTS = 3  # one try and 2 retries per URL
 PAGE_ATTEMPTS = 4  # a challenge or login wall may pass after a wait and a fresh visit
 PAGE_RELOADS = 2  # fresh URLs after expired ones
 SLOT_WAIT_SECONDS = 600
+PROBE_TIMEOUT_SECONDS = 120
 PID_FILE = "browser.pid"
 
 # Runs in the page: one ranged fetch with the page's cookies, the body as base64.
@@ -187,21 +187,22 @@ def check_mp4_boxes(path: Path) -> None:
 
 
 def probe_video(path: Path) -> float:
-    """ffprobe's duration of a file with a video stream; BadVideo otherwise."""
+    """The duration of a file with a video stream (PyAV, in this process: an ffprobe process
+    per download cost more CPU than the rest of the check); BadVideo otherwise."""
+    import av
+
     try:
-        result = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:format=duration",
-             "-of", "json", str(path)],
-            capture_output=True, text=True, timeout=120,
-        )
-    except subprocess.TimeoutExpired:
-        raise BadVideo("ffprobe took longer than 120 s on the file") from None
-    if result.returncode != 0:
-        raise BadVideo(f"ffprobe cannot read the file: {result.stderr.strip()[:200]}")
-    info = json.loads(result.stdout or "{}")
-    if not any(s.get("codec_type") == "video" for s in info.get("streams", [])):
+        # FFmpeg's interrupt callback gives up on a hostile file that stalls the demuxer.
+        with av.open(str(path), timeout=PROBE_TIMEOUT_SECONDS) as container:
+            videos = list(container.streams.video)
+            duration = (container.duration / av.time_base if container.duration else 0.0)
+            if not duration and videos and videos[0].duration and videos[0].time_base:
+                duration = float(videos[0].duration * videos[0].time_base)
+    except (av.FFmpegError, OSError) as error:
+        reason = getattr(error, "strerror", None) or " ".join(str(error).split())[:200]
+        raise BadVideo(f"FFmpeg cannot read the file: {reason}") from None
+    if not videos:
         raise BadVideo("no video stream in the file")
-    duration = float((info.get("format") or {}).get("duration") or 0)
     if duration <= 0:
         raise BadVideo("the video has no duration")
     return duration
