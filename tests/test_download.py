@@ -482,3 +482,20 @@ def test_the_pool_starts_another_browser_only_when_downloads_queue(site, workdir
         assert len(seen) == 1 if most == 1 else 2 <= len(seen) <= most
     finally:
         pool.close()
+
+
+def test_a_prestarted_browser_serves_the_first_download(site, workdir):
+    web, videos = site
+    settings = BrowserSettings(profiles_dir=workdir / "profiles", backoff_seconds=0.05,
+                               workers=3)
+    pool = BrowserPool()
+    try:
+        pool.prestart(settings)
+        started = pool.browser_pids()
+        assert len(started) == 1
+        video = videos["ok"]
+        pool.download(f"{web.base_url}{video.page_path}", video.video_id,
+                      workdir / "video.mp4", settings)
+        assert pool.browser_pids() == started
+    finally:
+        pool.close()

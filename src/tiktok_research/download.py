@@ -614,8 +614,8 @@ class _SlotBrowser:
     def run(self, coroutine: Any, timeout: float | None = None) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
-    async def download(self, page_url: str, video_id: str, video_path: Path,
-                       settings: BrowserSettings) -> DownloadResult:
+    async def start(self, settings: BrowserSettings) -> None:
+        """Have a browser with these settings running on this slot."""
         if self.session is not None and (self.session.settings != settings
                                          or self.uses >= BrowserPool.MAX_USES):
             await self.stop()
@@ -630,6 +630,10 @@ class _SlotBrowser:
                 self.session, self.uses = session, 0
             finally:
                 self.starting = False
+
+    async def download(self, page_url: str, video_id: str, video_path: Path,
+                       settings: BrowserSettings) -> DownloadResult:
+        await self.start(settings)
         self.uses += 1
         try:
             return await download_with_session(self.session, page_url, video_id, video_path)
@@ -711,6 +715,18 @@ class BrowserPool:
                 raise DownloadError(f"no free browser slot among {settings.workers} after "
                                     f"{SLOT_WAIT_SECONDS:.0f} s")
             time.sleep(0.05)
+
+    def prestart(self, settings: BrowserSettings) -> None:
+        """Start a browser before the first download asks for one (the worker does this while
+        the searches run); downloads that come meanwhile wait for it rather than start more."""
+        lock, browser = self._take_slot(settings)
+        try:
+            browser.run(browser.start(settings))
+        except Exception as error:  # the first download starts one and reports what fails
+            log.info("browser warm-up failed: %s", error)
+        finally:
+            browser.starting = False
+            lock.release()
 
     def download(self, page_url: str, video_id: str, video_path: Path | str,
                  settings: BrowserSettings) -> DownloadResult:

@@ -273,7 +273,7 @@ class Worker:
                 try:
                     function = _resolve(name)
                     if len(args) > 1 and isinstance(args[1], dict):
-                        self.warm_up(args[1])  # every task's second argument is the config
+                        self.warm_up(args[1], name)  # every task's second argument: config
                     if name.endswith(":run_download"):
                         kwargs["downloader"] = self.browsers.download
                     # Two jobs of one video never overlap (a killed run's job may still run).
@@ -291,9 +291,9 @@ class Worker:
                 self.active -= 1
                 self.last_job = time.monotonic()
 
-    def warm_up(self, config: dict[str, Any]) -> None:
-        """Load the models while the searches and first downloads run (once, in the
-        background)."""
+    def warm_up(self, config: dict[str, Any], task: str) -> None:
+        """Load the models, and start a browser when downloads will follow, while the searches
+        and first downloads run (once, in the background)."""
         with self.lock:
             if self.warmed or not isinstance(config, dict) or config.get("search_only"):
                 return
@@ -310,6 +310,18 @@ class Worker:
             except Exception as error:  # the job that needs the model reports it properly
                 log.info("warm-up skipped: %s", error)
 
+        def start_browser() -> None:
+            from tiktok_research.download import BrowserSettings
+
+            try:
+                settings = BrowserSettings.from_config(config)
+            except (KeyError, TypeError, ValueError) as error:
+                log.info("browser warm-up skipped: %r", error)
+                return
+            self.browsers.prestart(settings)
+
+        if task.endswith((":run_search", ":run_download")):
+            threading.Thread(target=start_browser, daemon=True, name="warm-up-browser").start()
         threading.Thread(target=load, daemon=True, name="warm-up").start()
 
     def watch(self) -> None:
