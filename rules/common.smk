@@ -17,6 +17,7 @@ config.update(_validated)
 OUT = config["output_dir"]
 if workflow.is_main_process:
     workflow_support.clear_stale_locks()
+    workflow_support.mark_run()
 QUERIES = workflow_support.selected_queries(config)
 # The per-video jobs are shell: commands (python -m tiktok_research.job) that read the validated
 # config from this file, run by Snakemake's own interpreter (or the conda env's, with

@@ -89,3 +89,34 @@ def test_detect_scenes_honours_max_frames(demo_set: DemoSet, tmp_path: Path) -> 
                                outputs={"frames": tmp_path / "frames"})
     assert [p.parent.name for p in frames] == ["frames", "frames"]
     assert frames[0].name == "001_t0.0s.jpg"
+
+
+@pytest.mark.parametrize("same_settings", [True, False])
+def test_derived_files_are_reused_only_under_the_same_settings(tmp_path: Path,
+                                                               same_settings: bool) -> None:
+    """After a failed publish the derived files stay for the retry; a retry under other
+    processing settings (here max_frames) makes them again instead of publishing stale ones.
+    The video here is not decodable, so making them again fails visibly."""
+    from support.processed import make_processed_video
+    from support.processed import write_query as write_urls
+
+    from tiktok_research.process_stage import SETTINGS_MARK, run_process_and_publish
+
+    config = job_config(tmp_path)
+    video_id = "7000000000000000042"
+    write_urls(Path(config["output_dir"]), 0, "q", [video_id])
+    folder = make_processed_video(Path(config["output_dir"]), video_id, frames=3,
+                                  settings=config)
+    if not same_settings:
+        config = {**config, "max_frames": config["max_frames"] + 1}
+    receipt = folder / ".uploaded"
+    kwargs = {"video_path": folder / "video.mp4", "meta_path": folder / "metadata.json",
+              "receipt_path": receipt}
+    if same_settings:
+        run_process_and_publish(video_id, config, **kwargs)
+        assert receipt.is_file() and not (folder / SETTINGS_MARK).exists()
+        assert not (folder / "audio.mp3").exists()  # removed once published (keep is false)
+    else:
+        with pytest.raises(MediaError):
+            run_process_and_publish(video_id, config, **kwargs)
+        assert not receipt.exists() and not (folder / "transcript.txt").exists()

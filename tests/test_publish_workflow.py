@@ -15,6 +15,7 @@ from support.processed import make_processed_video, write_query
 from support.workflow import base_config, run_snakemake, write_research_list
 
 from tiktok_research.config import SECRET_NAMES
+from tiktok_research.config import load as load_config
 from tiktok_research.database import schema_sql
 from tiktok_research.fakeweb import postgrest
 from tiktok_research.fakeweb.media import ensure_media
@@ -29,15 +30,17 @@ VIDEOS = sorted({video_id for ids in QUERIES.values() for video_id in ids})
 FRAMES = 6
 
 
-def prepare(workdir: Path) -> dict[str, dict[str, str]]:
-    """Processed video folders and the queries' urls.json; the MD5 of every local file."""
+def prepare(workdir: Path, config: dict) -> dict[str, dict[str, str]]:
+    """Processed video folders (as processed under `config`) and the queries' urls.json; the
+    MD5 of every local file."""
     write_research_list(workdir, list(QUERIES))
     out = workdir / "output"
     for index, (query, ids) in enumerate(QUERIES.items()):
         write_query(out, index, query, ids)
     checksums = {}
     for video_id in VIDEOS:
-        folder = make_processed_video(out, video_id, frames=FRAMES)
+        folder = make_processed_video(out, video_id, frames=FRAMES,
+                                      settings=load_config(config))
         checksums[video_id] = {str(path.relative_to(folder)): file_md5(path)
                                for path in folder.rglob("*") if path.is_file()}
     return checksums
@@ -70,10 +73,10 @@ def assert_nothing_to_do(result) -> None:
 
 @pytest.mark.slow
 def test_gcs_and_postgres_run_and_rerun(tmp_path, gcs_env, gcs_emulator, postgres_dsn):
-    checksums = prepare(tmp_path)
     env = clean_env(**gcs_env, DATABASE_URL=postgres_dsn)
     config = base_config(None, max_frames=4, storage={"backend": "gcs"},
                          database={"backend": "postgres"})
+    checksums = prepare(tmp_path, config)
     first = run_snakemake(tmp_path, config, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
 
@@ -114,8 +117,8 @@ def test_gcs_and_postgres_run_and_rerun(tmp_path, gcs_env, gcs_emulator, postgre
 
 @pytest.mark.slow
 def test_include_video_and_keep(tmp_path, gcs_env, gcs_emulator):
-    checksums = prepare(tmp_path)
     config = base_config(None, include_video=True, keep=True, storage={"backend": "gcs"})
+    checksums = prepare(tmp_path, config)
     first = run_snakemake(tmp_path, config, env=clean_env(**gcs_env))
     assert first.returncode == 0, first.stderr[-3000:]
     objects = gcs_emulator.objects()
@@ -128,8 +131,8 @@ def test_include_video_and_keep(tmp_path, gcs_env, gcs_emulator):
 
 @pytest.mark.slow
 def test_storage_down_mid_run_then_back(tmp_path, gcs_env, gcs_emulator):
-    prepare(tmp_path)
     config = base_config(None, storage={"backend": "gcs"})
+    prepare(tmp_path, config)
     env = clean_env(**gcs_env)
     videos_dir = tmp_path / "output" / "videos"
     first_video = VIDEOS[0]
@@ -163,7 +166,9 @@ def test_supabase_gives_the_same_rows_as_postgres(tmp_path, fake_web, postgres_s
     for backend in ("postgres", "supabase"):
         workdir = tmp_path / backend
         workdir.mkdir()
-        prepare(workdir)
+        config = base_config(None, database={"backend": backend},
+                             storage={"local_dir": "bucket"})
+        prepare(workdir, config)
         dsn = postgres_server.create_database()
         env = clean_env(DATABASE_URL=dsn)
         if backend == "supabase":
@@ -172,8 +177,6 @@ def test_supabase_gives_the_same_rows_as_postgres(tmp_path, fake_web, postgres_s
             postgrest.configure(fake_web, dsn)
             fake_web.fail("supabase", 503, times=1)  # retried
             env = clean_env(SUPABASE_URL=fake_web.base_url, SUPABASE_KEY=postgrest.DEFAULT_KEY)
-        config = base_config(None, database={"backend": backend},
-                             storage={"local_dir": "bucket"})
         result = run_snakemake(workdir, config, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         rows[backend] = db_rows(dsn)

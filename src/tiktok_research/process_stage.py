@@ -13,13 +13,14 @@ the Anthropic SDK, the engines) are imported by the step that needs them.
 
 The job owns the files it derives (only the receipt is a Snakemake output): a failed step
 removes them all, so nothing half-made is left, while a failed publish keeps them, so the
-retry only repeats the publishing. A derived file is reused only if it is valid and newer than
-the video it was made from.
+retry only repeats the publishing. A derived file is reused only if it is valid, newer than
+the video it was made from, and made under the same processing settings (`.derived-with`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import shutil
@@ -258,6 +259,16 @@ def run_process_video(video_id: str, config: dict[str, Any], *, video_path: str 
                        outputs={"ocr": paths["ocr"]}, attempt=attempt)
 
 
+# The settings the derived files depend on: files made under other settings are not reused.
+PROCESS_SETTINGS = ("whisper_model", "transcribe", "ocr", "max_frames", "min_transcript_chars")
+SETTINGS_MARK = ".derived-with"  # beside the derived files, from processing until published
+
+
+def settings_digest(config: dict[str, Any]) -> str:
+    chosen = {key: config.get(key) for key in PROCESS_SETTINGS}
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def run_process_and_publish(video_id: str, config: dict[str, Any], *, video_path: str | Path,
                             meta_path: str | Path, receipt_path: str | Path,
                             attempt: int = 1) -> dict[str, Any]:
@@ -270,12 +281,18 @@ def run_process_and_publish(video_id: str, config: dict[str, Any], *, video_path
 
     video = Path(video_path)
     paths = derived_paths(video.parent)
+    mark = video.parent / SETTINGS_MARK
+    for staging in [*video.parent.glob(".audio-*"), *video.parent.glob(".frames-*")]:
+        shutil.rmtree(staging, ignore_errors=True)  # left by a killed attempt
+    digest = settings_digest(config)
+    same_settings = mark.is_file() and mark.read_text(encoding="utf-8") == digest
     try:
         run_process_video(video_id, config, video_path=video, outputs=paths, attempt=attempt,
-                          reuse=True)
+                          reuse=same_settings)
     except Exception:
-        remove_paths(paths.values())  # recorded already; nothing half-made is left behind
+        remove_paths([*paths.values(), mark])  # recorded already; nothing half-made is left
         raise
+    atomic_write_text(mark, digest)
     inputs: dict[str, Any] = {"meta": Path(meta_path), **paths}
     if config.get("include_video"):
         inputs["video"] = video
@@ -283,6 +300,6 @@ def run_process_and_publish(video_id: str, config: dict[str, Any], *, video_path
     receipt = run_publish(video_id, config, inputs=inputs, receipt_path=receipt_path,
                           attempt=attempt)
     write_step_time(config, "publish_video", video_id, time.monotonic() - started)
-    if not config.get("keep"):
-        remove_paths(paths[name] for name in LARGE_INTERMEDIATES)
+    remove_paths([mark] if config.get("keep") else
+                 [mark, *(paths[name] for name in LARGE_INTERMEDIATES)])
     return receipt

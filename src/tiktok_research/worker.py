@@ -9,14 +9,15 @@ worker runs it in a thread, with the job's log file, and answers ok or the one-l
 What the function does — outputs, failure records, retries — is exactly what it does in the job
 process, and Snakemake still schedules, retries and times every job.
 
-Lifetime: the first job of a run (a search) starts it, and it loads the models in the background
-while the searches and first downloads run. It stops when the run ends (`stop_worker` from the
-run's end handler), when no Snakemake run holds its directory's run lock any more (a killed
-run), or after `IDLE_SECONDS` without a job. A job whose worker dies during the call starts a
-new one once; a job that cannot reach or start one runs the function itself. The socket lives in
-a private per-user folder; its name is a hash of the directory, the interpreter, the package's
-code and the environment the jobs read, so a changed setup never talks to a stale worker. Only
-the functions in `TASKS` run.
+Lifetime: one worker per Snakemake run (the run's main process names itself in the jobs'
+environment). The first job of a run (a search) starts it, and it loads the models in the
+background while the searches and first downloads run. It stops when the run ends (`stop_worker`
+from the run's end handler), when that run's process is gone (killed), or after `IDLE_SECONDS`
+without a job; a worker started outside a run stops when no run holds its directory's run lock.
+A job whose worker dies during the call starts a new one once; a job that cannot reach or start
+one runs the function itself. The socket lives in a private per-user folder; its name is a hash
+of the directory, the interpreter, the package's code and the environment the jobs read, so a
+changed setup never talks to a stale worker. Only the functions in `TASKS` run.
 """
 
 from __future__ import annotations
@@ -48,11 +49,16 @@ TASKS = (
     "tiktok_research.download_stage:run_download",
     "tiktok_research.process_stage:run_process_and_publish",
 )
-# What a job's function reads from the environment, besides the secrets. (Not the thread
-# counts Snakemake sets per job, OMP_NUM_THREADS and the like: the end-of-run handler, which
-# stops the worker, runs without them. The worker keeps those of the job that started it: one
-# thread per task, as every rule declares.)
-ENV_NAMES = (*SECRET_NAMES, "STORAGE_EMULATOR_HOST", "DISPLAY", "XAUTHORITY", "PATH", "HOME")
+RUN_ENV = "TIKTOK_RESEARCH_RUN"  # set by the run's main process: workflow_support.mark_run
+# What a job's function reads from the environment, besides the secrets and the run (a worker
+# per Snakemake run). Not the thread counts Snakemake sets per job, which the end-of-run
+# handler, which stops the worker, does not have.
+ENV_NAMES = (*SECRET_NAMES, "STORAGE_EMULATOR_HOST", "DISPLAY", "XAUTHORITY", "PATH", "HOME",
+             "ANTHROPIC_BASE_URL", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
+             "https_proxy", "no_proxy", "SSL_CERT_FILE", "GOOGLE_CLOUD_PROJECT", RUN_ENV)
+# Thread counts Snakemake sets per job (0 for a download): the worker gets one thread per task.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 RUN_LOCK = Path(".snakemake") / "tiktok-research-run.lock"  # workflow_support.clear_stale_locks
 WORKER_LOG = Path(".snakemake") / "log" / "tiktok-research-worker.log"
 IDLE_SECONDS = 300.0
@@ -78,7 +84,9 @@ def worker_address(workdir: str | Path = ".") -> Path:
     """The socket of the worker for `workdir` and this interpreter, code and environment."""
     load_dotenv_secrets()  # the same secrets whether or not this process has read .env yet
     parts = [os.path.realpath(workdir), os.path.realpath(sys.executable), _code_stamp(),
-             *(f"{name}={os.environ.get(name, '')}" for name in ENV_NAMES)]
+             *(f"{name}={os.environ.get(name, '')}" for name in ENV_NAMES),
+             *sorted(f"{name}={value}" for name, value in os.environ.items()
+                     if name.startswith("PG"))]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
     folder = Path(tempfile.gettempdir()) / f"tiktok-research-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
@@ -86,6 +94,22 @@ def worker_address(workdir: str | Path = ".") -> Path:
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise WorkerUnavailable(f"{folder} is not a private folder of this user")
     return folder / f"{key}.sock"
+
+
+def run_id(pid: int) -> str | None:
+    """`pid-starttime` of a live process (the start time tells a reused pid apart), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] in ("Z", "X"):  # exited, not yet reaped
+        return None
+    return f"{pid}-{fields[19]}"
+
+
+def run_alive(run: str) -> bool:
+    pid = run.partition("-")[0]
+    return pid.isdigit() and run_id(int(pid)) == run
 
 
 def _connect(address: Path) -> Connection | None:
@@ -105,11 +129,12 @@ def _start(address: Path) -> Connection:
             return connection
         address.unlink(missing_ok=True)  # left by a worker that was killed
         WORKER_LOG.parent.mkdir(parents=True, exist_ok=True)
+        environment = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}
         with open(WORKER_LOG, "ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "tiktok_research.worker", str(address)],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True)
+                start_new_session=True, close_fds=True, env=environment)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -214,6 +239,7 @@ class Worker:
         process_stage.PARALLEL_VIDEOS = os.cpu_count() or 1
         self.address = address
         self.listener = Listener(str(address), family="AF_UNIX", backlog=64)
+        self.inode = os.stat(address).st_ino
         self.active = 0
         self.last_job = time.monotonic()
         self.lock = threading.Lock()
@@ -325,8 +351,11 @@ class Worker:
         threading.Thread(target=load, daemon=True, name="warm-up").start()
 
     def watch(self) -> None:
+        run = os.environ.get(RUN_ENV)
         while not self.stopping.wait(WATCH_SECONDS):
-            if _run_lock_free(RUN_LOCK):
+            if run and not run_alive(run):
+                self.stop("the Snakemake run that started it is gone")
+            elif not run and _run_lock_free(RUN_LOCK):
                 self.stop("no Snakemake run holds this directory any more")
             with self.lock:
                 idle = self.active == 0 and time.monotonic() - self.last_job > IDLE_SECONDS
@@ -338,12 +367,15 @@ class Worker:
             return
         self.stopping.set()
         log.info("worker %d stopping: %s", os.getpid(), reason)
+        # First no new job can reach it (the socket goes only if it is still this worker's),
+        # then the browsers close.
+        with contextlib.suppress(OSError):
+            if os.stat(self.address).st_ino == self.inode:
+                self.address.unlink()
         try:
             if self._browsers is not None:
                 self._browsers.close()
         finally:
-            with contextlib.suppress(OSError):
-                self.address.unlink()
             logging.shutdown()
             os._exit(0)  # jobs still running belong to a run that is gone
 

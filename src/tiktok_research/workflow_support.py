@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,11 +115,17 @@ def clear_stale_locks(workdir: str | Path = ".") -> bool:
     return bool(stale)
 
 
+QUERY_SELECTION_KEYS = ("research_list", "start", "count", "query")
+
+
 def job_config_file(config: dict[str, Any], state_dir: str | Path = ".snakemake") -> Path:
     """The validated config as a JSON file for the `shell:` jobs (`python -m
     tiktok_research.job`): named by its content, so it is written once and never changes under
     a running job."""
-    text = json.dumps(config, sort_keys=True, default=str)
+    # Without the keys that choose the queries: a per-video job does not read them, and the
+    # file (a rule parameter) stays the same when the slice changes.
+    chosen = {key: value for key, value in config.items() if key not in QUERY_SELECTION_KEYS}
+    text = json.dumps(chosen, sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = Path(state_dir) / "tiktok-research" / f"config-{digest}.json"
     if not path.exists():
@@ -130,3 +137,13 @@ def uses_conda(workflow: Any) -> bool:
     """Whether jobs run in their rule's conda env (`--sdm conda`), whose python is on PATH."""
     methods = getattr(getattr(workflow, "deployment_settings", None), "deployment_method", ())
     return any(str(getattr(method, "name", method)).lower() == "conda" for method in methods)
+
+
+
+def mark_run() -> str:
+    """Name this Snakemake run (its main process: pid and start time) in the environment the
+    jobs inherit, so each run has its own persistent worker, which ends with the run."""
+    from tiktok_research.worker import RUN_ENV, run_id
+
+    os.environ[RUN_ENV] = run_id(os.getpid()) or str(os.getpid())
+    return os.environ[RUN_ENV]

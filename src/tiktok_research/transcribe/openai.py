@@ -6,6 +6,7 @@ Optional: needs the `openai-whisper` extra (with `torch==2.13.0`, the CPU build)
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from tiktok_research.transcribe.base import Segment, TranscriptionError, TranscriptionResult
@@ -34,14 +35,18 @@ class OpenAIWhisperEngine:
         except Exception as error:
             raise TranscriptionError(f"openai-whisper cannot load model {model!r}: {error}") \
                 from error
+        # openai-whisper's decoder hooks a per-call cache into the shared model: two threads
+        # (the persistent worker's jobs) decoding at once corrupt each other's tokens.
+        self._decoding = threading.Lock()
         log.info("openai-whisper model %s loaded (%s)", model, device)
 
     def transcribe(self, audio: Path) -> TranscriptionResult:
         import whisper
 
         samples = whisper.load_audio(str(audio))
-        result = self.model.transcribe(samples, language=self.language, fp16=False,
-                                       condition_on_previous_text=False, verbose=None)
+        with self._decoding:
+            result = self.model.transcribe(samples, language=self.language, fp16=False,
+                                           condition_on_previous_text=False, verbose=None)
         segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"]))
                     for s in result.get("segments", [])]
         return TranscriptionResult(
