@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from multiprocessing.connection import Listener
@@ -15,8 +16,10 @@ from filelock import FileLock
 
 from tiktok_research.failures import read_failures
 from tiktok_research.worker import (
+    RUN_ENV,
     RUN_LOCK,
     WorkerJobFailed,
+    run_id,
     run_in_worker,
     stop_worker,
     worker_address,
@@ -148,3 +151,23 @@ def test_a_job_whose_worker_keeps_dying_runs_the_function_itself(run_dir) -> Non
         listener.close()
     [record] = read_failures(workdir / "output")
     assert record["video_id"] == "9"
+
+
+def test_a_runs_worker_ends_with_that_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each Snakemake run names itself in its jobs' environment (workflow_support.mark_run);
+    its worker is its own and stops when the run's process is gone, even with no run lock."""
+    monkeypatch.chdir(tmp_path)
+    run = subprocess.Popen(["sleep", "60"])  # stands in for the run's main process
+    try:
+        monkeypatch.setenv(RUN_ENV, run_id(run.pid) or "")
+        with pytest.raises(WorkerJobFailed):
+            download_job("1")
+        pid = worker_pid()
+        assert pid is not None
+        monkeypatch.setenv(RUN_ENV, run_id(os.getpid()) or "")
+        assert worker_pid() is None  # another run does not reach it
+        run.kill()
+        run.wait()
+        assert wait_gone(pid), "the worker outlived its run"
+    finally:
+        run.kill()

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -97,18 +98,23 @@ def worker_address(workdir: str | Path = ".") -> Path:
 
 
 def run_id(pid: int) -> str | None:
-    """`pid-starttime` of a live process (the start time tells a reused pid apart), or None."""
+    """`host:pid-starttime` of a live process (the start time tells a reused pid apart)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
     if fields[0] in ("Z", "X"):  # exited, not yet reaped
         return None
-    return f"{pid}-{fields[19]}"
+    return f"{socket.gethostname()}:{pid}-{fields[19]}"
 
 
 def run_alive(run: str) -> bool:
-    pid = run.partition("-")[0]
+    """Whether the run's main process lives; True when it is on another host (a cluster job),
+    where only the idle limit can tell."""
+    host, _, process = run.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    pid = process.partition("-")[0]
     return pid.isdigit() and run_id(int(pid)) == run
 
 
