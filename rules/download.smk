@@ -21,6 +21,6 @@ rule download_video:
     conda:
         "../envs/download.yaml"
     shell:
-        "{params.python} -m tiktok_research.job download {wildcards.video_id}"
-        " --config {params.config} --video {output.video} --meta {output.meta}"
-        " --attempt {resources.attempt} --log {log}"
+        "{params.python:q} -m tiktok_research.job download {wildcards.video_id}"
+        " --config {params.config:q} --video {output.video:q} --meta {output.meta:q}"
+        " --attempt {resources.attempt} --log {log:q}"

@@ -10,11 +10,11 @@ rule process_and_publish_video:
         meta=f"{OUT}/videos/{{video_id}}/metadata.json",
     output:
         receipt=f"{OUT}/videos/{{video_id}}/.uploaded",
-    # One reprocessing (SPEC §5.3); the retry reuses the valid derived files of the first
-    # attempt, so after a failed publish only the publishing is repeated.
     params:
         python=PYTHON,
         config=JOB_CONFIG,
+    # One reprocessing (SPEC §5.3); the retry reuses the valid derived files of the first
+    # attempt, so after a failed publish only the publishing is repeated.
     retries: 1
     # Ahead of downloads: the downloads only need to stay ahead of processing.
     priority: 1
@@ -27,7 +27,7 @@ rule process_and_publish_video:
     conda:
         "../envs/process.yaml"
     shell:
-        "{params.python} -m tiktok_research.job process {wildcards.video_id}"
-        " --config {params.config}"
-        " --video {input.video} --meta {input.meta} --receipt {output.receipt}"
-        " --attempt {resources.attempt} --log {log}"
+        "{params.python:q} -m tiktok_research.job process {wildcards.video_id}"
+        " --config {params.config:q}"
+        " --video {input.video:q} --meta {input.meta:q} --receipt {output.receipt:q}"
+        " --attempt {resources.attempt} --log {log:q}"
