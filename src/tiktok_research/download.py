@@ -38,6 +38,7 @@ import zendriver
 from filelock import FileLock, Timeout
 
 from tiktok_research.tiktok_page import PageOutcome, candidate_urls, parse_page
+from tiktok_research.worker import process_start
 
 log = logging.getLogger("tiktok_research.download")
 
@@ -588,14 +589,6 @@ def download_video(page_url: str, video_id: str, video_path: Path | str,
 
 
 # --- browsers kept between downloads (the persistent worker) -------------------------------
-def _process_alive(pid: int | None) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 class _SlotBrowser:
     """One slot's Chromium, kept between downloads on its own thread and event loop (zendriver's
     connection belongs to the loop that opened it)."""
@@ -624,7 +617,7 @@ class _SlotBrowser:
 
     async def start(self, settings: BrowserSettings) -> None:
         """Have a browser with these settings running on this slot."""
-        if self.session is not None and not _process_alive(self.session.pid):
+        if self.session is not None and process_start(self.session.pid) is None:
             log.info("the browser on %s has gone; starting another", self.profile.name)
             await self.stop()
         if self.session is not None and (self.session.settings != settings

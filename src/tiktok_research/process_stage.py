@@ -1,7 +1,7 @@
 """The process stage: audio, scene frames, transcript and on-screen text of a video.
 
-`run_process_and_publish` is the Snakemake job after the download (called from
-`scripts/process_and_publish_video.py`): `run_process_video`, then `publish.run_publish`.
+`run_process_and_publish` is the Snakemake job after the download (run by
+`python -m tiktok_research.job process`): `run_process_video`, then `publish.run_publish`.
 `run_process_video` runs the steps `run_extract_audio`, `run_detect_scenes`,
 `run_transcribe_audio` and `run_ocr_frames`, each usable on its own outside Snakemake too.
 A step writes its outputs atomically, validates them before finishing (so publishing never
@@ -26,7 +26,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -230,33 +230,32 @@ def run_process_video(video_id: str, config: dict[str, Any], *, video_path: str 
     video = Path(video_path)
     paths = {name: Path(path) for name, path in outputs.items()}
 
-    def redo(step: str, valid: bool, *step_outputs: Path) -> bool:
-        if reuse and valid and _reusable(video, *step_outputs):
+    def redo(step: str, valid: Callable[[], bool], *step_outputs: Path) -> bool:
+        if reuse and _reusable(video, *step_outputs) and valid():
             log.info("%s: %s reused from an earlier attempt", video_id, step)
             return False
         return True
 
     audio, frames = paths["audio"], paths["frames"]
-    new_audio = redo("extract_audio", audio.is_file() and audio.stat().st_size > 0, audio)
+    transcript, timestamps, ocr = paths["transcript"], paths["timestamps"], paths["ocr"]
+    minimum = int(config.get("min_transcript_chars", 3))
+    new_audio = redo("extract_audio", lambda: audio.stat().st_size > 0, audio)
     if new_audio:
         run_extract_audio(video_id, config, inputs={"video": video}, outputs={"audio": audio},
                           attempt=attempt)
-    new_frames = redo("detect_scenes", frames.is_dir() and any(frames.glob("*.jpg")), frames)
+    new_frames = redo("detect_scenes", lambda: any(frames.glob("*.jpg")), frames)
     if new_frames:
         run_detect_scenes(video_id, config, inputs={"video": video},
                           outputs={"frames": frames}, attempt=attempt)
-    transcript, timestamps = paths["transcript"], paths["timestamps"]
-    minimum = int(config.get("min_transcript_chars", 3))
-    transcript_valid = (transcript.is_file() and timestamps.is_file()
-                        and transcript_problem(transcript, minimum) is None)
-    if new_audio or redo("transcribe_audio", transcript_valid, transcript, timestamps):
+    if new_audio or redo("transcribe_audio",
+                         lambda: transcript_problem(transcript, minimum) is None,
+                         transcript, timestamps):
         run_transcribe_audio(video_id, config, inputs={"audio": audio},
                              outputs={"transcript": transcript, "timestamps": timestamps},
                              attempt=attempt)
-    ocr_valid = paths["ocr"].is_file() and ocr_problem(paths["ocr"]) is None
-    if new_frames or redo("ocr_frames", ocr_valid, paths["ocr"]):
-        run_ocr_frames(video_id, config, inputs={"frames": frames},
-                       outputs={"ocr": paths["ocr"]}, attempt=attempt)
+    if new_frames or redo("ocr_frames", lambda: ocr_problem(ocr) is None, ocr):
+        run_ocr_frames(video_id, config, inputs={"frames": frames}, outputs={"ocr": ocr},
+                       attempt=attempt)
 
 
 # The settings the derived files depend on: files made under other settings are not reused.

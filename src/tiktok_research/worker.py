@@ -97,15 +97,20 @@ def worker_address(workdir: str | Path = ".") -> Path:
     return folder / f"{key}.sock"
 
 
-def run_id(pid: int) -> str | None:
-    """`host:pid-starttime` of a live process (the start time tells a reused pid apart)."""
+def process_start(pid: int | None) -> str | None:
+    """The start time (clock ticks after boot) of a live process, None once it has exited
+    (a zombie too); with the pid it names the process, since pids are reused."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    if fields[0] in ("Z", "X"):  # exited, not yet reaped
-        return None
-    return f"{socket.gethostname()}:{pid}-{fields[19]}"
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def run_id(pid: int) -> str | None:
+    """`host:pid-starttime` of a live process."""
+    start = process_start(pid)
+    return f"{socket.gethostname()}:{pid}-{start}" if start else None
 
 
 def run_alive(run: str) -> bool:
