@@ -3,7 +3,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg chromium espeak-ng postgresql xvfb xauth fonts-dejavu-core
+APT_PACKAGES := ffmpeg chromium espeak-ng postgresql xvfb xauth fonts-dejavu-core rsync graphviz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
@@ -23,7 +23,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,openai-whisper]'
+	$(BIN)/pip install -q -e '.[test,bench,openai-whisper]'
 	@touch $@
 
 test: setup
@@ -37,10 +37,11 @@ status: setup
 	$(BIN)/tiktok-research status --output-dir $(OUTPUT)
 
 bench: setup
-	$(BIN)/python -m tiktok_research.bench
+	$(BIN)/python benchmark/bench.py
 
 lint: setup
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmark
+	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint --cores 1
 
 clean-output:

@@ -1,4 +1,5 @@
-# TikTok research pipeline: search → download → process → publish, resumable from its outputs.
+# TikTok research pipeline: search → download → process and publish → summarise, resumable from
+# its outputs. Every job declares what it reads and writes.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,7 +12,7 @@ include: "rules/common.smk"
 include: "rules/search.smk"
 include: "rules/download.smk"
 include: "rules/process.smk"
-include: "rules/publish.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -20,9 +21,5 @@ rule all:
     default_target: True
 
 
-onsuccess:
-    finish_run()
-
-
 onerror:
-    finish_run()
+    summarise_failed_run()

@@ -1,30 +1,46 @@
-# Input functions and helpers shared by the rules. No network, database or model work here:
+# Paths, input functions and helpers of the rules. No network, database or model work here:
 # every job re-parses the workflow.
+import json
+import os
 import sys
 
-from tiktok_research import accounting, workflow_support
-from tiktok_research.config import ConfigError, validate
-from tiktok_research.queries import QUERY_DIR_PATTERN, VIDEO_ID_PATTERN
+from snakemake.exceptions import IncompleteCheckpointException
+
+from tiktok_research.config import ConfigError, job_config, validate
+from tiktok_research.paths import OutputTree
+from tiktok_research.queries import (
+    QUERY_DIR_PATTERN,
+    VIDEO_ID_PATTERN,
+    all_queries,
+    select_queries,
+)
+from tiktok_research.runtime.run import clear_stale_locks, mark_run
 
 try:
     _validated = validate(config)
+    QUERIES = select_queries(_validated)  # this run's
+    LISTED = all_queries(_validated)  # every query of the list, and the single one
 except ConfigError as error:
     sys.exit(str(error))
 # In place, so that jobs (snakemake.config in scripts) see the validated, nested form too.
 config.clear()
 config.update(_validated)
 
-OUT = config["output_dir"]
+TREE = OutputTree(config["output_dir"])
 if workflow.is_main_process:
-    workflow_support.clear_stale_locks()
-    workflow_support.mark_run()
-QUERIES = workflow_support.selected_queries(config)
-# The per-video jobs are shell: commands (python -m tiktok_research.job) that read the validated
-# config from this file, run by Snakemake's own interpreter (or the conda env's, with
-# --sdm conda).
-JOB_CONFIG = workflow_support.job_config_file(config)
-PYTHON = "python" if workflow_support.uses_conda(workflow) else sys.executable
-QUERY_BY_DIR = {query.dirname: query for query in QUERIES}
+    clear_stale_locks()
+    mark_run()
+QUERY_BY_DIR = {query.dirname: query for query in LISTED}
+# The per-video jobs are shell: commands (python -m tiktok_research.runtime.job) given the
+# validated config inline, without the keys that choose the queries (so a new slice leaves
+# their params alone); run by Snakemake's own interpreter, or the conda env's (--sdm conda).
+JOB_CONFIG = job_config(config)[1]
+PYTHON = "python" if any(str(getattr(method, "name", method)).lower() == "conda" for method
+                         in workflow.deployment_settings.deployment_method) else sys.executable
+JOB = (f"{PYTHON} -m tiktok_research.runtime.job"
+       " --config-json {params.config:q} --attempt {resources.attempt} --log {log:q}")
+# Video id → its page URL, filled from each query's urls.json as the query is expanded.
+PAGE_URL = {}
 
 wildcard_constraints:
     video_id=VIDEO_ID_PATTERN,
@@ -50,21 +66,114 @@ def query_of(wildcards):
     return QUERY_BY_DIR[wildcards.qdir].as_dict()
 
 
-def all_targets(wildcards):
-    if config["search_only"]:
-        return [f"{OUT}/queries/{query.dirname}/urls.json" for query in QUERIES]
-    return [f"{OUT}/queries/{query.dirname}/links.json" for query in QUERIES]
+def found_videos(qdir):
+    """The video ids of the query's urls.json (its checkpoint's output), in order; their page
+    URLs go to PAGE_URL for the downloads."""
+    urls = checkpoints.search_videos.get(qdir=qdir).output.urls
+    with urls.open() as handle:
+        entries = json.load(handle)
+    video_ids = []
+    for entry in entries:
+        video_id = str(entry.get("video_id", ""))
+        if video_id.isdigit() and video_id not in video_ids:
+            PAGE_URL.setdefault(video_id, entry["url"])
+            video_ids.append(video_id)
+    return video_ids
 
 
 def query_receipts(wildcards):
-    """The publish receipts of every video the query found that is not known unavailable."""
-    urls = checkpoints.search_videos.get(qdir=wildcards.qdir).output.urls
-    return [
-        f"{OUT}/videos/{video_id}/.uploaded"
-        for video_id in workflow_support.videos_to_publish(urls, OUT)
-    ]
+    """The receipt of every video the query found: each says how the video ended."""
+    return [TREE.receipt(video_id) for video_id in found_videos(wildcards.qdir)]
 
 
-def finish_run():
-    """Status files, report and dataset export, after every run, successful or not."""
-    accounting.finish_run(config)
+def page_url(wildcards):
+    """The page of a video, from the urls.json of a query that found it. The main process
+    knows it from expanding that query; a process that builds the DAG of one job only (a
+    cluster job, a file asked for by name) expands this run's queries until one lists it."""
+    for query in QUERIES:
+        if wildcards.video_id in PAGE_URL:
+            break
+        try:
+            found_videos(query.dirname)
+        except IncompleteCheckpointException:
+            continue  # not searched yet: it cannot be the query that found this video
+    return PAGE_URL[wildcards.video_id]
+
+
+def stored(path):
+    """Whether a file of the run exists: on this disk, or in the default storage if the run
+    has one (--default-storage-provider)."""
+    provider = workflow.storage_registry.default_storage_provider
+    if provider is None:
+        return os.path.exists(path)
+    prefix = workflow.storage_settings.default_storage_prefix.rstrip("/")
+    return provider.object(f"{prefix}/{os.path.normpath(path)}").exists()
+
+
+def summarised_queries():
+    """The queries the run summary covers: this run's, and every other query of the list that
+    an earlier run summarised (read as they are: `ancient`, never redone for this run)."""
+    chosen = {query.dirname for query in QUERIES}
+    return [(query, query.dirname in chosen) for query in LISTED
+            if query.dirname in chosen or stored(TREE.links(query.dirname))]
+
+
+def query_summaries(kind):
+    def summaries(wildcards):
+        files = []
+        for query, chosen in summarised_queries():
+            path = getattr(TREE, kind)(query.dirname)
+            files.append(path if chosen else ancient(path))
+        return files
+
+    return summaries
+
+
+def process_outputs():
+    """The outputs of process_and_publish_video: the derived files and the receipt, and the
+    audio and the frames too when `keep` (else they are the job's scratch files)."""
+    outputs = {
+        "transcript": TREE.video_file("{video_id}", "transcript"),
+        "timestamps": TREE.video_file("{video_id}", "timestamps"),
+        "ocr": TREE.video_file("{video_id}", "ocr"),
+        "receipt": TREE.receipt("{video_id}"),
+    }
+    if config["keep"]:
+        outputs["audio"] = TREE.video_file("{video_id}", "audio")
+        outputs["frames"] = directory(TREE.video_file("{video_id}", "frames"))
+    return outputs
+
+
+def output_arguments(names):
+    """`--out NAME=PATH` for each named output, as a shell: command's placeholders."""
+    return "".join(f" --out {name}={{output.{name}:q}}" for name in names)
+
+
+def all_targets(wildcards):
+    if config["search_only"]:
+        return [TREE.urls(query.dirname) for query in QUERIES]
+    return [TREE.progress()]
+
+
+def summarise_failed_run():
+    """After a job failed for good, nothing that depends on it ran: write the status files,
+    failures.json, the report and the export from what the run left here, and name the videos
+    and queries that failed."""
+    from tiktok_research.accounting.summarise import summarise_after_failure
+
+    if config["search_only"]:
+        return
+    if workflow.storage_registry.default_storage_provider is not None:
+        print("tiktok-research: some jobs failed; with remote storage the run summary is "
+              "written by the next run that completes", file=sys.stderr)
+        return
+    try:
+        progress = summarise_after_failure(config, LISTED)
+    except Exception as error:  # the run has failed already; say what else broke
+        print(f"tiktok-research: the run summary could not be written: {error}",
+              file=sys.stderr)
+        return
+    failed = progress.get("failed_videos") or []
+    print(f"tiktok-research: {len(failed)} video(s) failed after their retries"
+          + (f": {', '.join(failed[:20])}{' …' if len(failed) > 20 else ''}" if failed else "")
+          + f"; see {TREE.failures()} and {TREE.report()}", file=sys.stderr)

@@ -1,12 +1,12 @@
 rule download_video:
     output:
-        video=maybe_temp(f"{OUT}/videos/{{video_id}}/video.mp4"),
-        meta=f"{OUT}/videos/{{video_id}}/metadata.json",
+        video=maybe_temp(TREE.video("{video_id}")),
+        meta=TREE.metadata("{video_id}"),
     params:
-        python=PYTHON,
+        url=page_url,
         config=JOB_CONFIG,
-    # One more attempt for a challenge or login wall that outlasted the job's own revisits;
-    # an unavailable video fails again at once on its unavailable.json receipt.
+    # One more attempt for a challenge or login wall that outlasted the job's own revisits.
+    # An unavailable video is not a failure: metadata.json says why and the job succeeds.
     retries: 1
     # A download waits on the network and the browser, not on a CPU: it does not count against
     # --cores (so processing keeps every core busy); the `browser` resource (workers) bounds it.
@@ -15,12 +15,11 @@ rule download_video:
         browser=1,
         attempt=current_attempt,
     log:
-        f"{OUT}/logs/download/{{video_id}}.log",
+        TREE.log("download", "{video_id}"),
     benchmark:
-        f"{OUT}/benchmarks/download/{{video_id}}.tsv"
+        TREE.benchmark("download", "{video_id}")
     conda:
         "../envs/download.yaml"
     shell:
-        "{params.python:q} -m tiktok_research.job download {wildcards.video_id}"
-        " --config {params.config:q} --video {output.video:q} --meta {output.meta:q}"
-        " --attempt {resources.attempt} --log {log:q}"
+        JOB + " download {wildcards.video_id} --param url={params.url:q}"
+        " --out video={output.video:q} --out meta={output.meta:q}"

@@ -1,15 +1,15 @@
 checkpoint search_videos:
     output:
-        urls=f"{OUT}/queries/{{qdir}}/urls.json",
+        urls=TREE.urls("{qdir}"),
     params:
         query=query_of,
     resources:
         serper_api=1,
         attempt=current_attempt,
     log:
-        f"{OUT}/logs/search/{{qdir}}.log",
+        TREE.log("search", "{qdir}"),
     benchmark:
-        f"{OUT}/benchmarks/search/{{qdir}}.tsv"
+        TREE.benchmark("search", "{qdir}")
     conda:
         "../envs/search.yaml"
     script:

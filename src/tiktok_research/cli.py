@@ -44,13 +44,15 @@ def status_table(statuses: list[dict[str, Any]]) -> Table:
 
 
 def print_status(config: dict[str, Any], console: Console | None = None) -> list[dict]:
-    from tiktok_research.accounting import collect_statuses, progress_summary
+    from tiktok_research.accounting.status import progress_summary
+    from tiktok_research.accounting.summarise import collect_statuses
+    from tiktok_research.queries import all_queries
 
     console = console or Console()
     if not (Path(config["output_dir"]) / "queries").is_dir():
         console.print(f"No run in {config['output_dir']} yet (it has no queries/ folder).")
         return []
-    statuses = collect_statuses(config)
+    statuses, _videos = collect_statuses(config, all_queries(config))
     shown = [s for s in statuses if s["status"] != "pending" or s["counts"].get("found")]
     console.print(status_table(shown or statuses))
     stats = progress_summary(statuses)["stats"]
@@ -85,14 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "status":
         print_status(config)
-    elif args.command == "report":
-        from tiktok_research.report import write_report
+        return 0
+    from tiktok_research.accounting.export import export_dataset
+    from tiktok_research.accounting.report import write_report
+    from tiktok_research.accounting.summarise import collect_statuses, read_failures
+    from tiktok_research.paths import OutputTree
+    from tiktok_research.queries import all_queries
 
-        print(write_report(config))
+    tree = OutputTree(config["output_dir"])
+    statuses, videos = collect_statuses(config, all_queries(config))
+    if args.command == "report":
+        print(write_report(tree.report(), config["output_dir"], statuses, videos,
+                           read_failures(config)))
     elif args.command == "export":
-        from tiktok_research.export import export_dataset
-
-        for path in export_dataset(config):
+        for path in export_dataset(videos, tree.dataset("parquet"), tree.dataset("csv")):
             print(path)
     return 0
 

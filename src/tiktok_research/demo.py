@@ -17,10 +17,9 @@ from rich.console import Console
 
 from tiktok_research import config as config_module
 from tiktok_research.cli import print_status
-from tiktok_research.config import PROJECT_ROOT, bundled_whisper_model
+from tiktok_research.config import PROJECT_ROOT, bundled_whisper_model, config_arguments
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
-from tiktok_research.workflow_support import config_arguments
 
 DEMO_OUTPUT = "demo-output"
 DEMO_PORT = int(os.environ.get("DEMO_PORT", "8765"))

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tiktok_research.procs import pid_alive
+
 # mkstemp creates files readable by the owner only; results should get the usual mode.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -39,21 +41,11 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     remove_dead_leftovers(path)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_dead_leftovers(path: Path) -> None:
     """Remove temp files of `path` whose writer process no longer exists."""
     for leftover in path.parent.glob(f".{path.name}.*.part"):
         pid = leftover.name[len(path.name) + 2:].split(".", 1)[0]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
+        if not pid.isdigit() or not pid_alive(int(pid)):
             leftover.unlink(missing_ok=True)
 
 

@@ -11,14 +11,12 @@ from typing import Any
 
 from slugify import slugify
 
+from tiktok_research.errors import QueryListError
+
 SLUG_MAX_LENGTH = 48
 # Also Snakemake's wildcard constraints, whose parser takes no `{m,n}` quantifiers.
 QUERY_DIR_PATTERN = r"query_\d\d\d\d\d+_[a-z0-9_]+"
 VIDEO_ID_PATTERN = r"\d+"
-
-
-class QueryListError(ValueError):
-    """The query list cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)

@@ -22,3 +22,19 @@ CREATE TABLE IF NOT EXISTS query_videos (
 );
 
 CREATE INDEX IF NOT EXISTS query_videos_video_id ON query_videos (video_id);
+
+-- Pipeline bookkeeping, not research data: one row per failed attempt of a job, in the shape of
+-- failures.json (which the run summary writes from it). `details` is a JSON object.
+CREATE TABLE IF NOT EXISTS pipeline_failures (
+    id          TEXT PRIMARY KEY,
+    seq         BIGINT  NOT NULL,
+    timestamp   TEXT    NOT NULL,
+    type        TEXT    NOT NULL,
+    query_index INTEGER,
+    query       TEXT,
+    video_id    TEXT,
+    url         TEXT,
+    attempt     INTEGER,
+    error       TEXT,
+    details     TEXT
+);

@@ -1,4 +1,5 @@
-"""Database backends: the `videos` table (SPEC §4) and the `query_videos` link table.
+"""Database backends: the research tables `videos` (one row per published video) and
+`query_videos` (which queries found it), and the run's bookkeeping table `pipeline_failures`.
 
 A backend is chosen by name from config `database.backend` (`sqlite`, `postgres` or
 `supabase`); each one upserts, so re-publishing never duplicates a row. The schema ships as
@@ -7,8 +8,11 @@ A backend is chosen by name from config `database.backend` (`sqlite`, `postgres`
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from typing import Any, Protocol
+
+from tiktok_research.paths import OutputTree
 
 VIDEOS_TABLE = "videos"
 LINKS_TABLE = "query_videos"
@@ -17,14 +21,10 @@ VIDEO_COLUMNS = ("video_id", "url", "author", "title", "transcript", "ocr_text",
 VIDEO_KEY = ("video_id",)
 LINK_COLUMNS = ("query_index", "query", "video_id", "position")
 LINK_KEY = ("query_index", "query", "video_id")
-
-
-class DatabaseError(RuntimeError):
-    """A database write failed. `retryable` says whether trying again may help."""
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+FAILURES_TABLE = "pipeline_failures"
+FAILURE_COLUMNS = ("id", "seq", "timestamp", "type", "query_index", "query", "video_id", "url",
+                   "attempt", "error", "details")
+FAILURE_KEY = ("id",)
 
 
 class Database(Protocol):
@@ -40,7 +40,37 @@ class Database(Protocol):
         """Insert or update `query_videos` rows (keyed by query_index, query, video_id)."""
         ...
 
+    def add_failures(self, records: list[dict[str, Any]]) -> None:
+        """Store failure records (each with its `id` and `seq`); storing one twice is a no-op."""
+        ...
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every stored failure record, oldest first."""
+        ...
+
     def close(self) -> None: ...
+
+
+def failure_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A failure record as a `pipeline_failures` row (details as JSON text)."""
+    row = {column: record.get(column) for column in FAILURE_COLUMNS}
+    row["details"] = json.dumps(record.get("details") or {}, ensure_ascii=False, default=str)
+    return row
+
+
+def failure_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A `pipeline_failures` row as the record `failures.json` documents."""
+    try:
+        details = json.loads(row.get("details") or "{}")
+    except ValueError:
+        details = {"unparsed": row.get("details")}
+    record = {"timestamp": row.get("timestamp"), "type": row.get("type"),
+              "query_index": row.get("query_index"), "query": row.get("query"),
+              "attempt": row.get("attempt"), "error": row.get("error"), "details": details}
+    for optional in ("video_id", "url"):
+        if row.get(optional) is not None:
+            record[optional] = row[optional]
+    return record
 
 
 def schema_sql() -> str:
@@ -79,6 +109,21 @@ class SqlUpserts:
             statement = upsert_statement(LINKS_TABLE, LINK_COLUMNS, LINK_KEY, self.placeholder)
             self._write(statement, [tuple(row.get(c) for c in LINK_COLUMNS) for row in rows])
 
+    def add_failures(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            statement = upsert_statement(FAILURES_TABLE, FAILURE_COLUMNS, FAILURE_KEY,
+                                         self.placeholder)
+            rows = [failure_row(record) for record in records]
+            self._write(statement, [tuple(row[c] for c in FAILURE_COLUMNS) for row in rows])
+
+    def _read(self, statement: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def failures(self) -> list[dict[str, Any]]:
+        rows = self._read(f"SELECT {', '.join(FAILURE_COLUMNS)} FROM {FAILURES_TABLE} "
+                          "ORDER BY seq, id")
+        return [failure_record(row) for row in rows]
+
 
 def open_database(config: dict[str, Any]) -> Database:
     """The backend named by `database.backend`; a missing secret raises MissingSecret."""
@@ -88,7 +133,7 @@ def open_database(config: dict[str, Any]) -> Database:
         from tiktok_research.database.sqlite import SqliteDatabase
 
         return SqliteDatabase(settings.get("sqlite_path")
-                              or f"{config.get('output_dir', 'output')}/research.sqlite")
+                              or OutputTree(config.get("output_dir", "output")).sqlite())
     if backend == "postgres":
         from tiktok_research.database.postgres import PostgresDatabase
 

@@ -8,11 +8,8 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from tiktok_research.config import require_secret
-from tiktok_research.database import (
-    DatabaseError,
-    SqlUpserts,
-    schema_sql,
-)
+from tiktok_research.database import SqlUpserts, schema_sql
+from tiktok_research.errors import DatabaseError
 
 CONNECT_TIMEOUT_SECONDS = 10
 # Serialises concurrent `CREATE TABLE IF NOT EXISTS` (which can race on the catalog).
@@ -48,6 +45,15 @@ class PostgresDatabase(SqlUpserts):
         try:
             with self.connection.transaction(), self.connection.cursor() as cursor:
                 cursor.executemany(statement, rows)
+        except psycopg.Error as error:
+            raise _database_error(error) from None
+
+    def _read(self, statement: str) -> list[dict[str, Any]]:
+        try:
+            with self.connection.transaction(), self.connection.cursor() as cursor:
+                cursor.execute(statement)
+                names = [column.name for column in cursor.description]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
         except psycopg.Error as error:
             raise _database_error(error) from None
 

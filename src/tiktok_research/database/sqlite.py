@@ -6,11 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.database import (
-    DatabaseError,
-    SqlUpserts,
-    schema_sql,
-)
+from tiktok_research.database import SqlUpserts, schema_sql
+from tiktok_research.errors import DatabaseError
 
 # Concurrent publish jobs share the file; a writer waits this long for the lock.
 BUSY_TIMEOUT_SECONDS = 60
@@ -37,6 +34,14 @@ class SqliteDatabase(SqlUpserts):
             raise DatabaseError(f"sqlite {self.path}: {error}") from error
         except sqlite3.Error as error:
             raise DatabaseError(f"sqlite {self.path}: {error}", retryable=False) from error
+
+    def _read(self, statement: str) -> list[dict[str, Any]]:
+        try:
+            cursor = self.connection.execute(statement)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        except sqlite3.Error as error:
+            raise DatabaseError(f"sqlite {self.path}: {error}") from error
 
     def close(self) -> None:
         self.connection.close()

@@ -17,14 +17,19 @@ from supabase.lib.client_options import SyncClientOptions
 
 from tiktok_research.config import require_secret
 from tiktok_research.database import (
+    FAILURE_KEY,
+    FAILURES_TABLE,
     LINK_KEY,
     LINKS_TABLE,
     VIDEO_KEY,
     VIDEOS_TABLE,
-    DatabaseError,
+    failure_record,
+    failure_row,
 )
+from tiktok_research.errors import DatabaseError
 
 REQUEST_TIMEOUT_SECONDS = 30
+PAGE_ROWS = 1000  # Supabase answers at most this many rows per request by default
 # PostgREST's codes for "could not reach / query the database" and HTTP codes the client puts in
 # `code` when the body is not PostgREST JSON; plus Postgres connection/serialisation classes.
 RETRYABLE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "500", "502", "503", "504",
@@ -67,6 +72,28 @@ class SupabaseDatabase:
     def upsert_links(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self._upsert(LINKS_TABLE, rows, LINK_KEY)
+
+    def add_failures(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            self._upsert(FAILURES_TABLE, [failure_row(record) for record in records],
+                         FAILURE_KEY)
+
+    def failures(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        try:
+            while True:
+                page = (self.client.table(FAILURES_TABLE).select("*").order("seq")
+                        .range(len(rows), len(rows) + PAGE_ROWS - 1).execute().data)
+                rows.extend(page)
+                if len(page) < PAGE_ROWS:
+                    break
+        except APIError as error:
+            raise _database_error(FAILURES_TABLE, error) from None
+        except httpx.HTTPError as error:
+            raise DatabaseError(f"supabase {FAILURES_TABLE}: {type(error).__name__}: "
+                                f"{error}") from None
+        rows.sort(key=lambda row: (int(row.get("seq") or 0), str(row.get("id") or "")))
+        return [failure_record(row) for row in rows]
 
     def close(self) -> None:
         self.client.postgrest.session.close()

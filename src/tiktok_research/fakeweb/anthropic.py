@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tiktok_research.fakeweb.server import FakeWeb, Request, Response, fault_response
+from tiktok_research.fakeweb.web import Request, Response, Web, fault_response
 
 SERVICE = "anthropic"
 API_VERSIONS = {"2023-06-01", "2023-01-01"}
@@ -59,7 +59,7 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def _registry(web: FakeWeb) -> list[tuple[np.ndarray, str]]:
+def _registry(web: Web) -> list[tuple[np.ndarray, str]]:
     """Thumbnails of one frame inside every scene of every demo video (built once per web)."""
     with web.lock:
         cached = web.state.get("anthropic_registry")
@@ -84,7 +84,7 @@ def _registry(web: FakeWeb) -> list[tuple[np.ndarray, str]]:
     return entries
 
 
-def text_for_image(web: FakeWeb, data: bytes) -> tuple[str | None, tuple[int, int]]:
+def text_for_image(web: Web, data: bytes) -> tuple[str | None, tuple[int, int]]:
     """The overlay text of the demo scene this image shows (None: not a known frame)."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
@@ -139,7 +139,7 @@ def _validate_body(body: Any) -> str | None:
     return None
 
 
-def handle(web: FakeWeb, request: Request) -> Response | None:
+def handle(web: Web, request: Request) -> Response | None:
     if not request.path.startswith("/v1/messages"):
         return None
     if request.method != "POST" or request.path.rstrip("/") != "/v1/messages":

@@ -22,14 +22,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tiktok_research.fakeweb.server import FakeWeb, Request, Response, fault_response
+from tiktok_research.fakeweb.web import Request, Response, Web, fault_response
 
 SERVICE = "supabase"
 PREFIX = "/rest/v1/"
 DEFAULT_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.fake-service-role-signature"
 
 
-def configure(web: FakeWeb, dsn: str, key: str = DEFAULT_KEY) -> None:
+def configure(web: Web, dsn: str, key: str = DEFAULT_KEY) -> None:
     """Back the fake with the database at `dsn`; accept `key` as apikey and bearer token."""
     web.state[SERVICE] = {"dsn": dsn, "key": key}
 
@@ -73,7 +73,7 @@ def _authorised(request: Request, key: str) -> bool:
     return request.header("apikey") == key and bearer == f"Bearer {key}"
 
 
-def handle(web: FakeWeb, request: Request) -> Response | None:
+def handle(web: Web, request: Request) -> Response | None:
     if not request.path.startswith(PREFIX):
         return None
     fault = web.take_fault(SERVICE, request.path)
@@ -96,17 +96,34 @@ def handle(web: FakeWeb, request: Request) -> Response | None:
                 return _error(404, "PGRST205",
                               f"Could not find the table '{schema}.{table}' in the schema cache")
             if request.method == "GET":
-                return _select(connection, schema, table, columns)
+                return _select(connection, request, schema, table, columns)
             return _upsert(connection, request, schema, table, columns)
     except psycopg.OperationalError as error:
         return _error(503, "PGRST001", "Could not connect with the database", str(error))
 
 
-def _select(connection: psycopg.Connection, schema: str, table: str,
+def _select(connection: psycopg.Connection, request: Request, schema: str, table: str,
             columns: list[str]) -> Response:
-    query = sql.SQL("SELECT coalesce(json_agg(t), '[]'::json) FROM {}.{} AS t").format(
-        sql.Identifier(schema), sql.Identifier(table))
-    rows = connection.execute(query).fetchone()[0]
+    """`select=*` with PostgREST's `order=col.asc|desc[,...]`, `limit` and `offset`."""
+    order = []
+    for part in filter(None, request.query.get("order", "").split(",")):
+        name, _, direction = part.partition(".")
+        if name not in columns:
+            return _error(400, "PGRST100", f"failed to parse order ({part})")
+        order.append(sql.SQL("{} {}").format(
+            sql.Identifier(name), sql.SQL("DESC" if direction.startswith("desc") else "ASC")))
+    try:
+        limit = int(request.query["limit"]) if "limit" in request.query else None
+        offset = int(request.query.get("offset") or 0)
+    except ValueError:
+        return _error(400, "PGRST100", "failed to parse limit or offset")
+    query = sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    if order:
+        query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
+    query += sql.SQL(" LIMIT {} OFFSET {}").format(
+        sql.Literal(limit) if limit is not None else sql.SQL("ALL"), sql.Literal(offset))
+    statement = sql.SQL("SELECT coalesce(json_agg(t), '[]'::json) FROM ({}) AS t").format(query)
+    rows = connection.execute(statement).fetchone()[0]
     return Response.json(rows, 200)
 
 

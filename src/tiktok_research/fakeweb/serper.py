@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tiktok_research.fakeweb.server import FakeWeb, Request, Response, fault_response
+from tiktok_research.fakeweb.web import Request, Response, Web, fault_response
 
 INVALID_KEYS = {"", "invalid", "bad-key"}
 NOISE = [
@@ -28,7 +28,7 @@ def _error(status: int) -> dict[str, Any]:
     return {"message": messages.get(status, "Error"), "statusCode": status}
 
 
-def result_items(web: FakeWeb, query: str) -> list[dict[str, Any]]:
+def result_items(web: Web, query: str) -> list[dict[str, Any]]:
     """The whole ranked result list for a query, TikTok links interleaved with noise."""
     items: list[dict[str, Any]] = []
     ids = web.catalog.results_for(query)
@@ -62,7 +62,7 @@ def result_items(web: FakeWeb, query: str) -> list[dict[str, Any]]:
     return items
 
 
-def handle(web: FakeWeb, request: Request) -> Response | None:
+def handle(web: Web, request: Request) -> Response | None:
     if request.method != "POST" or request.path not in ("/videos", "/search"):
         return None
     fault = web.take_fault(SERVICE, request.path)

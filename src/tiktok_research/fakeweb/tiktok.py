@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tiktok_research.fakeweb.catalog import DemoVideo
-from tiktok_research.fakeweb.server import FakeWeb, Request, Response
+from tiktok_research.fakeweb.web import Request, Response, Web
 
 SERVICE = "tiktok"
 PAGE_PATH = re.compile(r"^/@(?P<user>[^/]+)/video/(?P<video_id>\d+)/?$")
@@ -64,7 +64,7 @@ def _signature(video_id: str, expire: int, variant: str) -> str:
     return hashlib.sha256(f"{SIGNING_KEY}:{video_id}:{expire}:{variant}".encode()).hexdigest()[:32]
 
 
-def video_url(web: FakeWeb, video: DemoVideo, expire: int, variant: str) -> str:
+def video_url(web: Web, video: DemoVideo, expire: int, variant: str) -> str:
     """A CDN URL shaped like TikTok's (`...&expire=...&signature=...&tk=tt_chain_token`)."""
     token = hashlib.sha1(f"{video.video_id}{variant}".encode()).hexdigest()[:32]
     query = (f"a=1988&bti=NEBzNTY6&ch=0&cr=3&dr=0&lr=all&cd=0%7C0%7C0%7C&br=1226&bt=613"
@@ -75,7 +75,7 @@ def video_url(web: FakeWeb, video: DemoVideo, expire: int, variant: str) -> str:
     return f"http://{cdn_host(web, variant)}/video/tos/maliva/{token}/?{query}"
 
 
-def cdn_host(web: FakeWeb, variant: str) -> str:
+def cdn_host(web: Web, variant: str) -> str:
     """The CDN's host: the fake's own, or with `web.state["tiktok_domain"]` (e.g. "tiktok.test",
     resolved to the fake by the browser) a separate, cross-origin host as on TikTok."""
     domain = web.state.get("tiktok_domain")
@@ -85,7 +85,7 @@ def cdn_host(web: FakeWeb, variant: str) -> str:
     return f"{mirror}-webapp-prime.{domain}:{web.host.rsplit(':', 1)[1]}"
 
 
-def item_struct(web: FakeWeb, video: DemoVideo, expire: int) -> dict[str, Any]:
+def item_struct(web: Web, video: DemoVideo, expire: int) -> dict[str, Any]:
     """The itemStruct of reference/external-apis.md for one demo video."""
     counts = _counts(video)
     create_time: Any = str(video.create_time) if video.counts_as_strings else video.create_time
@@ -148,7 +148,7 @@ def _document(title: str, body: str) -> str:
             f"<title>{html.escape(title)}</title></head><body>{body}</body></html>")
 
 
-def universal_page(web: FakeWeb, video: DemoVideo, expire: int) -> str:
+def universal_page(web: Web, video: DemoVideo, expire: int) -> str:
     code = STATUS_CODES.get(video.kind, 0)
     detail: dict[str, Any] = {"statusCode": code, "statusMsg": STATUS_MESSAGES.get(code, "")}
     if code == 0:
@@ -164,7 +164,7 @@ def universal_page(web: FakeWeb, video: DemoVideo, expire: int) -> str:
     return _document(f"{video.desc} | TikTok", body)
 
 
-def legacy_page(web: FakeWeb, video: DemoVideo, expire: int) -> str:
+def legacy_page(web: Web, video: DemoVideo, expire: int) -> str:
     item = item_struct(web, video, expire)
     author = item.pop("author")
     item.update(author=author["uniqueId"], nickname=author["nickname"],
@@ -195,7 +195,7 @@ def deleted_page() -> str:
                      '<div id="app"><p>Video currently unavailable</p></div>')
 
 
-def _page(web: FakeWeb, request: Request, video_id: str) -> Response:
+def _page(web: Web, request: Request, video_id: str) -> Response:
     video = web.catalog.videos.get(video_id)
     visit = web.count(f"tiktok_page:{video_id}")
     if video is None:
@@ -224,7 +224,7 @@ def _page(web: FakeWeb, request: Request, video_id: str) -> Response:
 
 
 # --- CDN ------------------------------------------------------------------------------------
-def media_file(web: FakeWeb, video: DemoVideo) -> Path:
+def media_file(web: Web, video: DemoVideo) -> Path:
     """The MP4 bytes of a video, generated once (and cached) by `fakeweb.media`."""
     with _media_lock:
         files = web.state.setdefault("tiktok_media", {})
@@ -240,7 +240,7 @@ def _forbidden(reason: str) -> Response:
     return Response(403, body.encode(), {"Content-Type": "text/html"})
 
 
-def _cdn(web: FakeWeb, request: Request) -> Response:
+def _cdn(web: Web, request: Request) -> Response:
     video = web.catalog.videos.get(request.query.get("vid", ""))
     if video is None:
         return Response(404, b"not found", {"Content-Type": "text/plain"})
@@ -302,7 +302,7 @@ def _ranged(request: Request, data: bytes) -> Response:
     return Response(206, data[start:end + 1], headers)
 
 
-def handle(web: FakeWeb, request: Request) -> Response | None:
+def handle(web: Web, request: Request) -> Response | None:
     if request.method == "OPTIONS" and CDN_PATH.match(request.path):
         return _preflight(request)
     if request.method not in ("GET", "HEAD"):

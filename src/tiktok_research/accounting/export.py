@@ -1,0 +1,45 @@
+"""The dataset export: every published video as one row — the database columns, the metadata
+fields, the transcript's language and the queries that found it — as Parquet and CSV, ready
+for pandas or R. Written whole, then renamed into place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tiktok_research.files import atomic_path
+
+
+def published_rows(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per published video (several queries may list it), with the queries that found
+    it, in query order."""
+    rows: dict[str, dict[str, Any]] = {}
+    found_by: dict[str, list[tuple[int, str]]] = {}
+    for document in sorted(videos, key=lambda doc: doc.get("query_index") or 0):
+        for video_id, video in (document.get("videos") or {}).items():
+            if video.get("outcome") != "published" or not isinstance(video.get("dataset_row"),
+                                                                     dict):
+                continue
+            rows.setdefault(video_id, dict(video["dataset_row"]))
+            found_by.setdefault(video_id, []).append((document.get("query_index") or 0,
+                                                      str(document.get("query"))))
+    for video_id, row in rows.items():
+        row["queries"] = "; ".join(query for _index, query in found_by[video_id])
+    return [rows[video_id] for video_id in sorted(rows)]
+
+
+def export_dataset(videos: list[dict[str, Any]], parquet_path: str | Path,
+                   csv_path: str | Path) -> tuple[Path, Path]:
+    """Write the export of the queries' `videos.json` documents."""
+    frame = pd.DataFrame(published_rows(videos))
+    if not frame.empty:
+        for column in ("processed_at", "create_time", "downloaded_at"):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
+    with atomic_path(parquet_path) as temp:
+        frame.to_parquet(temp, index=False)
+    with atomic_path(csv_path) as temp:
+        frame.to_csv(temp, index=False)
+    return Path(parquet_path), Path(csv_path)

@@ -1,0 +1,68 @@
+"""Is a downloaded file a whole, decodable video? MP4 boxes from `ftyp` to the end, then PyAV
+finds a video stream with a duration. A partial file or an HTML error page saved as `.mp4`
+fails here, before it is renamed into place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tiktok_research.errors import BadVideo
+
+PROBE_TIMEOUT_SECONDS = 120
+
+
+def check_mp4_boxes(path: Path) -> None:
+    """The file starts with `ftyp` and its top-level boxes end exactly at its end (not cut)."""
+    size = path.stat().st_size
+    seen: list[str] = []
+    with open(path, "rb") as handle:
+        offset = 0
+        while offset < size:
+            handle.seek(offset)
+            header = handle.read(16)
+            if len(header) < 8:
+                raise BadVideo(f"MP4 box header cut at byte {offset}")
+            box_size = int.from_bytes(header[:4], "big")
+            box_type = header[4:8].decode("latin-1")
+            if box_size == 1:
+                if len(header) < 16:
+                    raise BadVideo(f"MP4 box header cut at byte {offset}")
+                box_size = int.from_bytes(header[8:16], "big")
+            elif box_size == 0:
+                box_size = size - offset
+            if not seen and box_type != "ftyp":
+                raise BadVideo("not an MP4 file (no ftyp box at the start)")
+            if box_size < 8 or offset + box_size > size:
+                raise BadVideo(f"MP4 box {box_type!r} runs past the end of the file (truncated)")
+            seen.append(box_type)
+            offset += box_size
+    for needed in ("moov", "mdat"):
+        if needed not in seen:
+            raise BadVideo(f"MP4 file has no {needed!r} box")
+
+
+def probe_video(path: Path) -> float:
+    """The duration of a file with a video stream (PyAV, in this process: an ffprobe process
+    per download cost more CPU than the rest of the check); BadVideo otherwise."""
+    import av
+
+    try:
+        # FFmpeg's interrupt callback gives up on a hostile file that stalls the demuxer.
+        with av.open(str(path), timeout=PROBE_TIMEOUT_SECONDS) as container:
+            videos = list(container.streams.video)
+            duration = (container.duration / av.time_base if container.duration else 0.0)
+            if not duration and videos and videos[0].duration and videos[0].time_base:
+                duration = float(videos[0].duration * videos[0].time_base)
+    except (av.FFmpegError, OSError) as error:
+        reason = getattr(error, "strerror", None) or " ".join(str(error).split())[:200]
+        raise BadVideo(f"FFmpeg cannot read the file: {reason}") from None
+    if not videos:
+        raise BadVideo("no video stream in the file")
+    if duration <= 0:
+        raise BadVideo("the video has no duration")
+    return duration
+
+
+def verify_video(path: Path) -> float:
+    check_mp4_boxes(path)
+    return probe_video(path)

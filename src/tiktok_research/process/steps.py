@@ -1,0 +1,132 @@
+"""Processing one video: its audio, scene frames, transcript and on-screen text.
+
+Each step writes its outputs atomically and checks them before the next step starts, so
+nothing that fails the check is ever taken by a later step or published. A step that fails
+raises: `OutputInvalid` (the check failed: no speech, no frames), `NoAudioTrack`, or another
+`ProcessError`. Heavy libraries (OpenCV, the engines) are imported by the step that needs them.
+
+    timings = process_video(video, outputs, settings, transcriber, ocr_engine)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tiktok_research.errors import OutputInvalid
+from tiktok_research.files import atomic_write_json
+from tiktok_research.process.audio import extract_audio
+from tiktok_research.process.ocr import OcrEngine, ocr_frames
+from tiktok_research.process.transcribe import Transcriber, write_transcript
+from tiktok_research.process.validate import ocr_problem, transcript_problem
+
+log = logging.getLogger("tiktok_research.process")
+
+STEPS = ("extract_audio", "detect_scenes", "transcribe_audio", "ocr_frames")
+
+
+@dataclass(frozen=True)
+class ProcessOutputs:
+    """Where the steps write: the audio and frames may be scratch files, the rest are kept."""
+
+    audio: Path
+    frames: Path
+    transcript: Path
+    timestamps: Path
+    ocr: Path
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    max_frames: int = 20
+    min_transcript_chars: int = 3
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ProcessSettings:
+        return cls(int(config.get("max_frames", 20)), int(config.get("min_transcript_chars", 3)))
+
+
+@contextmanager
+def timed(step: str, video_id: str, timings: dict[str, float]) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    except Exception as error:
+        log.error("%s failed for %s: %s", step, video_id, error)
+        raise
+    timings[step] = round(time.monotonic() - started, 4)
+    log.info("%s done for %s in %.2f s", step, video_id, timings[step])
+
+
+def step_extract_audio(video: Path, audio: Path) -> Path:
+    extract_audio(video, audio)
+    if audio.stat().st_size == 0:
+        audio.unlink()
+        raise OutputInvalid("audio.mp3 is empty", reason="empty_audio")
+    return audio
+
+
+def step_detect_scenes(video: Path, frames: Path, max_frames: int) -> list[Path]:
+    from tiktok_research.process.scenes import write_scene_frames
+
+    written = write_scene_frames(video, frames, max_frames=max_frames)
+    if not written:
+        raise OutputInvalid("no scene frames could be taken", reason="no_frames")
+    return written
+
+
+def step_transcribe(transcriber: Transcriber, audio: Path, transcript: Path, timestamps: Path,
+                    min_chars: int) -> dict[str, Any]:
+    result = transcriber.transcribe(audio)
+    if len(result.text) < min_chars:
+        # Nothing is written: a later step must never take a transcript that fails.
+        raise OutputInvalid(
+            f"transcript has {len(result.text)} characters, fewer than "
+            f"min_transcript_chars={min_chars} (no speech recognised)", reason="empty_transcript")
+    write_transcript(result, transcript, timestamps)
+    problem = transcript_problem(transcript, min_chars)
+    if problem:
+        transcript.unlink(missing_ok=True)
+        timestamps.unlink(missing_ok=True)
+        raise OutputInvalid(problem, reason="empty_transcript")
+    return {"language": result.language, "segments": len(result.segments),
+            "characters": len(result.text)}
+
+
+def step_ocr_frames(engine: OcrEngine, frames: Path, target: Path) -> dict[str, Any]:
+    document = ocr_frames(frames, engine)
+    if document["scenes"] == 0:
+        raise OutputInvalid(f"{frames} holds no frames", reason="no_frames")
+    atomic_write_json(target, document)
+    problem = ocr_problem(target)
+    if problem:
+        target.unlink(missing_ok=True)
+        raise OutputInvalid(problem, reason="bad_ocr_file")
+    return document
+
+
+def process_video(video_id: str, video: Path, outputs: ProcessOutputs,
+                  settings: ProcessSettings, transcriber: Callable[[], Transcriber],
+                  ocr_engine: Callable[[], OcrEngine]) -> dict[str, float]:
+    """Every step for one video, each checked before the next; the seconds each step took.
+
+    The engines are asked for only when their step runs, so a video that fails early never
+    loads a model."""
+    timings: dict[str, float] = {}
+    with timed("extract_audio", video_id, timings):
+        step_extract_audio(video, outputs.audio)
+    with timed("detect_scenes", video_id, timings):
+        step_detect_scenes(video, outputs.frames, settings.max_frames)
+    with timed("transcribe_audio", video_id, timings):
+        info = step_transcribe(transcriber(), outputs.audio, outputs.transcript,
+                               outputs.timestamps, settings.min_transcript_chars)
+        log.info("%s: language %s, %d segments, %d characters", video_id, info["language"],
+                 info["segments"], info["characters"])
+    with timed("ocr_frames", video_id, timings):
+        step_ocr_frames(ocr_engine(), outputs.frames, outputs.ocr)
+    return timings

@@ -1,0 +1,71 @@
+"""A published video as rows (pure): its `videos` row, and its row of the dataset export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# Metadata fields that the dataset export carries next to the `videos` columns.
+METADATA_COLUMNS = (
+    "author_id", "author_nickname", "caption", "hashtags", "create_time", "duration", "width",
+    "height", "play_count", "like_count", "comment_count", "share_count", "collect_count",
+    "music_title", "music_author", "location", "downloaded_at",
+)
+
+
+def pick_frames(frames: list[Path], max_frames: int) -> list[Path]:
+    """At most `max_frames` frames in time order: the first one plus an even spread of the rest.
+
+    Frame names start with their scene index (`001_t0.0s.jpg`), so name order is time order.
+    """
+    ordered = sorted(frames, key=lambda path: path.name)
+    if len(ordered) <= max_frames:
+        return ordered
+    if max_frames <= 1:
+        return ordered[:max_frames]
+    last = len(ordered) - 1
+    # Evenly spaced indices from the first to the last frame; distinct since last >= max_frames.
+    indices = [round(i * last / (max_frames - 1)) for i in range(max_frames)]
+    return [ordered[index] for index in indices]
+
+
+def ocr_text(ocr: dict[str, Any]) -> str:
+    """The frames' text joined in time order (one line per frame item)."""
+    items = [item for item in ocr.get("items") or [] if isinstance(item, dict)]
+    items.sort(key=lambda item: (float(item.get("t") or 0.0), str(item.get("frame") or "")))
+    texts = (str(item.get("text") or "").strip() for item in items)
+    return "\n".join(text for text in texts if text)
+
+
+def video_row(video_id: str, metadata: dict[str, Any], transcript: str, ocr: dict[str, Any],
+              gcs_prefix: str, frame_count: int, processed_at: str) -> dict[str, Any]:
+    """The `videos` row: video_id, url, author, title, transcript, ocr_text, gcs_prefix,
+    frame_count, processed_at."""
+    author = metadata.get("author")
+    if isinstance(author, dict):  # tolerate a raw TikTok author object
+        author = author.get("uniqueId")
+    title = metadata.get("title") or metadata.get("caption") or metadata.get("desc")
+    return {
+        "video_id": video_id,
+        "url": metadata.get("url"),
+        "author": author,
+        "title": title,
+        "transcript": transcript.strip(),
+        "ocr_text": ocr_text(ocr),
+        "gcs_prefix": gcs_prefix,
+        "frame_count": frame_count,
+        "processed_at": processed_at,
+    }
+
+
+def dataset_row(row: dict[str, Any], metadata: dict[str, Any],
+                language: str | None) -> dict[str, Any]:
+    """The video's row of the dataset export: its `videos` row plus the metadata fields and the
+    transcript's language (the queries that found it are added by the run summary)."""
+    exported = dict(row)
+    for column in METADATA_COLUMNS:
+        value = metadata.get(column)
+        exported[column] = (" ".join(f"#{tag}" for tag in value)
+                            if column == "hashtags" and isinstance(value, list) else value)
+    exported["transcript_language"] = language
+    return exported

@@ -1,0 +1,66 @@
+"""Running a job: its task found by name, its resources from the host, its failures recorded.
+
+The same `execute` runs a job in the job's own process and in the persistent worker; only the
+`Services` differ in how long the resources live.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from tiktok_research.database import open_database
+from tiktok_research.records import one_line, with_identity
+from tiktok_research.registry import Host, Job, Services, Task, load_task
+
+log = logging.getLogger("tiktok_research.runtime")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (a cluster job's allocation, not the whole node)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class RunServices(Services):
+    """Resources kept for as long as this object; each failure record goes to the job's log
+    and to the run's database, where the run summary reads it from."""
+
+    def store(self, record: dict[str, Any], config: dict[str, Any]) -> None:
+        record = with_identity(record)
+        super().store(record, config)
+        log.warning("failure record: %s", json.dumps(record, ensure_ascii=False))
+        database = None
+        try:
+            database = open_database(config)
+            database.add_failures([record])
+        except Exception as error:  # the record is in the log; the failure itself matters more
+            log.error("the failure record could not be stored in the database (%s); it is only "
+                      "in this log", one_line(error))
+        finally:
+            if database is not None:
+                database.close()
+
+
+def execute(job: Job, task: Task, services: Services) -> object:
+    """Run `job` with `task`; a failure is recorded (one record per failed attempt) and
+    raised again."""
+    job.bind(task, services)
+    try:
+        return task.run(job)
+    except Exception as error:
+        job.record(error)
+        raise
+
+
+def execute_here(job: Job) -> object:
+    """Run `job` in this process: its resources are opened for it and closed at its end."""
+    services = RunServices(Host(parallel=1))
+    try:
+        return execute(job, load_task(job.task), services)
+    finally:
+        services.close()
