@@ -7,7 +7,7 @@ APT_PACKAGES := ffmpeg chromium espeak-ng postgresql xvfb xauth fonts-dejavu-cor
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps test demo status bench lint clean-output
+.PHONY: setup system-deps test demo status bench lint rulegraph clean-output
 
 setup: system-deps $(VENV)/.installed
 
@@ -43,6 +43,16 @@ lint: setup
 	$(BIN)/ruff check src tests scripts benchmark
 	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint --cores 1
+
+# docs/rulegraph.svg: the rules as Snakemake sees them once a query's search (the checkpoint)
+# has listed a video, so the per-video rules appear too.
+rulegraph: setup
+	@tmp=$$(mktemp -d) && mkdir -p $$tmp/output/queries/query_00000_example && \
+	printf 'query\nexample\n' > $$tmp/list.csv && \
+	printf '[{"video_id": "1", "url": "https://www.tiktok.com/@a/video/1"}]' \
+		> $$tmp/output/queries/query_00000_example/urls.json && \
+	$(BIN)/snakemake -s Snakefile -d $$tmp --rulegraph --config research_list=$$tmp/list.csv \
+		| dot -Tsvg > docs/rulegraph.svg && rm -rf $$tmp && echo "wrote docs/rulegraph.svg"
 
 clean-output:
 	rm -rf output browser_profiles

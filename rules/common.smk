@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from snakemake.exceptions import IncompleteCheckpointException
+from snakemake.exceptions import WorkflowError
 
 from tiktok_research.config import ConfigError, job_config, validate
 from tiktok_research.paths import OutputTree
@@ -39,8 +39,8 @@ PYTHON = "python" if any(str(getattr(method, "name", method)).lower() == "conda"
                          in workflow.deployment_settings.deployment_method) else sys.executable
 JOB = (f"{PYTHON} -m tiktok_research.runtime.job"
        " --config-json {params.config:q} --attempt {resources.attempt} --log {log:q}")
-# Video id → its page URL, filled from each query's urls.json as the query is expanded.
-PAGE_URL = {}
+# Video id → the folder of the first query expanded whose urls.json lists it.
+FOUND_IN = {}
 
 wildcard_constraints:
     video_id=VIDEO_ID_PATTERN,
@@ -67,8 +67,8 @@ def query_of(wildcards):
 
 
 def found_videos(qdir):
-    """The video ids of the query's urls.json (its checkpoint's output), in order; their page
-    URLs go to PAGE_URL for the downloads."""
+    """The video ids of the query's urls.json (its checkpoint's output), in order; each is
+    noted in FOUND_IN for its download."""
     urls = checkpoints.search_videos.get(qdir=qdir).output.urls
     with urls.open() as handle:
         entries = json.load(handle)
@@ -76,7 +76,7 @@ def found_videos(qdir):
     for entry in entries:
         video_id = str(entry.get("video_id", ""))
         if video_id.isdigit() and video_id not in video_ids:
-            PAGE_URL.setdefault(video_id, entry["url"])
+            FOUND_IN.setdefault(video_id, qdir)
             video_ids.append(video_id)
     return video_ids
 
@@ -86,18 +86,21 @@ def query_receipts(wildcards):
     return [TREE.receipt(video_id) for video_id in found_videos(wildcards.qdir)]
 
 
-def page_url(wildcards):
-    """The page of a video, from the urls.json of a query that found it. The main process
-    knows it from expanding that query; a process that builds the DAG of one job only (a
-    cluster job, a file asked for by name) expands this run's queries until one lists it."""
+def found_in(wildcards):
+    """The urls.json of a query that found the video: the download reads its page URL there.
+
+    The main process knows the query from expanding it; a process that builds the DAG of one
+    job only (a cluster job, a file asked for by name) expands this run's queries until one
+    lists the video (a query not searched yet is searched first). The file is `ancient`: which
+    query it is never makes the download run again."""
     for query in QUERIES:
-        if wildcards.video_id in PAGE_URL:
+        if wildcards.video_id in FOUND_IN:
             break
-        try:
-            found_videos(query.dirname)
-        except IncompleteCheckpointException:
-            continue  # not searched yet: it cannot be the query that found this video
-    return PAGE_URL[wildcards.video_id]
+        found_videos(query.dirname)
+    if wildcards.video_id not in FOUND_IN:
+        raise WorkflowError(f"video {wildcards.video_id} is in the urls.json of no query of "
+                            "this run")
+    return ancient(TREE.urls(FOUND_IN[wildcards.video_id]))
 
 
 def stored(path):
@@ -150,9 +153,14 @@ def output_arguments(names):
 
 
 def all_targets(wildcards):
+    """This run's queries summarised, and the run summary. The query summaries are targets
+    themselves: with mtime-only rerun triggers (the profile's), Snakemake does not look behind
+    an existing run summary for queries that a checkpoint has yet to expand."""
     if config["search_only"]:
         return [TREE.urls(query.dirname) for query in QUERIES]
-    return [TREE.progress()]
+    summaries = [path(query.dirname) for query in QUERIES
+                 for path in (TREE.status, TREE.links, TREE.query_videos)]
+    return [*summaries, TREE.progress()]
 
 
 def summarise_failed_run():
@@ -161,8 +169,6 @@ def summarise_failed_run():
     and queries that failed."""
     from tiktok_research.accounting.summarise import summarise_after_failure
 
-    if config["search_only"]:
-        return
     if workflow.storage_registry.default_storage_provider is not None:
         print("tiktok-research: some jobs failed; with remote storage the run summary is "
               "written by the next run that completes", file=sys.stderr)

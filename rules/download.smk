@@ -1,9 +1,10 @@
 rule download_video:
+    input:
+        urls=found_in,
     output:
         video=maybe_temp(TREE.video("{video_id}")),
         meta=TREE.metadata("{video_id}"),
     params:
-        url=page_url,
         config=JOB_CONFIG,
     # One more attempt for a challenge or login wall that outlasted the job's own revisits.
     # An unavailable video is not a failure: metadata.json says why and the job succeeds.
@@ -21,5 +22,5 @@ rule download_video:
     conda:
         "../envs/download.yaml"
     shell:
-        JOB + " download {wildcards.video_id} --param url={params.url:q}"
+        JOB + " download {wildcards.video_id} --in urls={input.urls:q}"
         " --out video={output.video:q} --out meta={output.meta:q}"

@@ -9,15 +9,11 @@ import httpx
 import psycopg
 import pytest
 
-from tiktok_research.config import MissingSecret
-from tiktok_research.database import (
-    LINK_COLUMNS,
-    VIDEO_COLUMNS,
-    DatabaseError,
-    open_database,
-    schema_sql,
-)
+from tiktok_research.database import LINK_COLUMNS, VIDEO_COLUMNS, open_database, schema_sql
+from tiktok_research.database import supabase as supabase_backend
+from tiktok_research.errors import DatabaseError, MissingSecret
 from tiktok_research.fakeweb import postgrest
+from tiktok_research.records import make_record, with_identity
 
 pytest_plugins = ["support.postgres"]  # the fixtures
 
@@ -149,6 +145,82 @@ def test_supabase_503_is_retryable(supabase, fake_web):
     assert len(pg_rows(supabase)[0]) == 1
 
 
+# --- pipeline_failures: the failure records of a run -----------------------------------------
+def failure_records() -> list[dict]:
+    """Three records as the runtime stores them (an id and a seq each), oldest first."""
+    made = [
+        make_record("search", "Serper answered 500 (Internal server error) — gave up after 4 "
+                    "attempts", query_index=4, query="ramen 🍜 tokyo", attempt=2,
+                    details={"reason": "exhausted", "requests": 4}),
+        make_record("download", "video unavailable: private_post (statusCode 10216)",
+                    query_index=0, query="tokyo ramen", video_id=ROW["video_id"], url=ROW["url"],
+                    details={"reason": "private_post", "status_code": 10216,
+                             "outcome": "unavailable", "tried": {"pages": [1, 2], "ok": False}}),
+        make_record("validate", "transcript has 0 characters", video_id="42", attempt=2),
+    ]
+    base = 1_767_000_000_000_000_000  # nanoseconds, as records.with_identity stamps them
+    return [dict(with_identity(record), seq=base + index) for index, record in enumerate(made)]
+
+
+def without_identity(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key not in ("id", "seq")}
+
+
+def check_failures_round_trip(open_backend) -> None:
+    """Stored out of order and one record twice; read back oldest first, as recorded; the
+    same from a new connection."""
+    first, second, third = failure_records()
+    database = open_backend()
+    assert database.failures() == []
+    database.add_failures([third, first])
+    database.add_failures([])
+    database.add_failures([first, second])  # `first` again: stored once
+    expected = [without_identity(record) for record in (first, second, third)]
+    assert database.failures() == expected
+    database.close()
+    again = open_backend()
+    stored = again.failures()
+    again.close()
+    assert stored == expected
+    assert isinstance(stored[1]["details"], dict)
+    assert stored[1]["details"]["tried"] == {"pages": [1, 2], "ok": False}
+    assert "video_id" not in stored[0] and "url" not in stored[0]
+
+
+def test_sqlite_failures_round_trip(tmp_path):
+    config = {"database": {"backend": "sqlite", "sqlite_path": str(tmp_path / "r.sqlite")}}
+    check_failures_round_trip(lambda: open_database(config))
+
+
+def test_postgres_failures_round_trip(postgres_dsn, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
+    check_failures_round_trip(lambda: open_database({"database": {"backend": "postgres"}}))
+    with psycopg.connect(postgres_dsn) as connection:
+        [(count,)] = connection.execute("SELECT count(*) FROM pipeline_failures").fetchall()
+    assert count == 3
+
+
+def test_supabase_failures_round_trip(supabase):
+    check_failures_round_trip(lambda: open_database({"database": {"backend": "supabase"}}))
+    with psycopg.connect(supabase) as connection:
+        [(count,)] = connection.execute("SELECT count(*) FROM pipeline_failures").fetchall()
+    assert count == 3
+
+
+def test_supabase_reads_failures_page_by_page(supabase, fake_web, monkeypatch):
+    monkeypatch.setattr(supabase_backend, "PAGE_ROWS", 2)  # five records: pages of 2, 2, 1
+    base = 1_767_000_000_000_000_000
+    records = [dict(with_identity(make_record("download", f"error {index}", video_id=str(index))),
+                    seq=base + index) for index in range(5)]
+    database = open_database({"database": {"backend": "supabase"}})
+    database.add_failures(records[::-1])
+    assert [record["error"] for record in database.failures()] == [
+        f"error {index}" for index in range(5)]
+    database.close()
+    reads = [r for r in fake_web.requests_to("supabase") if r.method == "GET"]
+    assert len(reads) == 3
+
+
 # --- the fake PostgREST's wire protocol -----------------------------------------------------
 def rest(fake_web, path: str, body, key: str = postgrest.DEFAULT_KEY, prefer: str =
          "return=representation,resolution=merge-duplicates", **params) -> httpx.Response:
@@ -184,6 +256,27 @@ def test_postgrest_error_bodies(supabase, fake_web, path, body, key, prefer, sta
     error = response.json()
     assert set(error) == {"code", "message", "details", "hint"}
     assert error["code"] == code
+
+
+def test_postgrest_select_orders_and_pages(supabase, fake_web):
+    rows = [dict(ROW, video_id=str(n), url=f"u{n}", frame_count=n) for n in (3, 1, 4, 2)]
+    assert rest(fake_web, "videos", rows).status_code == 201
+    headers = {"apikey": postgrest.DEFAULT_KEY,
+               "Authorization": f"Bearer {postgrest.DEFAULT_KEY}"}
+
+    def select(**params) -> list:
+        response = httpx.get(f"{fake_web.base_url}/rest/v1/videos",
+                             params={"select": "*", **params}, headers=headers)
+        assert response.status_code == 200
+        return [row["frame_count"] for row in response.json()]
+
+    assert select(order="frame_count.asc") == [1, 2, 3, 4]
+    assert select(order="frame_count.desc", limit=2) == [4, 3]
+    assert select(order="frame_count.asc", limit=2, offset=1) == [2, 3]
+    assert select(order="frame_count.asc", offset=3) == [4]
+    bad = httpx.get(f"{fake_web.base_url}/rest/v1/videos", headers=headers,
+                    params={"select": "*", "order": "nope.asc"})
+    assert bad.status_code == 400 and bad.json()["code"] == "PGRST100"
 
 
 def test_postgrest_injected_503(supabase, fake_web):

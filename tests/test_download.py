@@ -14,27 +14,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tiktok_research.download import (
-    PAGE_ATTEMPTS,
-    BadVideo,
-    BrowserPool,
-    BrowserSettings,
-    DownloadError,
-    PageBlocked,
-    VideoUnavailable,
-    browser_slot,
-    check_mp4_boxes,
-    download_video,
-    wipe_profiles,
-)
-from tiktok_research.download_stage import UnavailableVideo, run_download
-from tiktok_research.failures import read_failures
+from tiktok_research.download.fetch import download_video
+from tiktok_research.download.page import candidate_urls, parse_page
+from tiktok_research.download.pool import BrowserPool
+from tiktok_research.download.session import PAGE_ATTEMPTS, BrowserSettings
+from tiktok_research.download.slots import browser_slot, wipe_profiles
+from tiktok_research.download.verify import check_mp4_boxes
+from tiktok_research.errors import BadVideo, DownloadError, PageBlocked, VideoUnavailable
 from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, make_video
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.fakeweb.tiktok import media_file
 from tiktok_research.files import atomic_write_json
-from tiktok_research.tiktok_page import candidate_urls, parse_page
+from tiktok_research.registry import Job, Services, load_task
+from tiktok_research.runtime.host import execute
 
 pytestmark = pytest.mark.slow
 
@@ -86,15 +79,20 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+def urls_path(workdir: Path) -> Path:
+    return workdir / "output" / "queries" / "query_00000_test" / "urls.json"
+
+
 def setup_run(web: FakeWeb, video: DemoVideo, workdir: Path) -> dict:
     """A config and a urls.json listing the video, as the search stage leaves them."""
     output = workdir / "output"
-    query_dir = output / "queries" / "query_00000_test"
-    atomic_write_json(query_dir / "urls.json", [{
-        "video_id": video.video_id, "url": f"{web.base_url}{video.page_path}",
-        "author": video.author, "title": video.desc, "position": 1,
-        "query_index": 0, "query": "test",
-    }])
+    atomic_write_json(urls_path(workdir), [
+        {"video_id": "1", "url": f"{web.base_url}/@someone/video/1", "position": 1,
+         "query_index": 0, "query": "test"},
+        {"video_id": video.video_id, "url": f"{web.base_url}{video.page_path}",
+         "author": video.author, "title": video.desc, "position": 2,
+         "query_index": 0, "query": "test"},
+    ])
     return {
         "output_dir": str(output), "workers": 1,
         "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
@@ -103,12 +101,29 @@ def setup_run(web: FakeWeb, video: DemoVideo, workdir: Path) -> dict:
     }
 
 
-def download(web: FakeWeb, video: DemoVideo, workdir: Path) -> tuple[dict, Path]:
+def run_job(video_id: str, config: dict, workdir: Path, records: list | None = None,
+            attempt: int = 1) -> dict:
+    """The `download` task as the runtime runs it, in this process (its browser pool opened
+    for the job and closed at its end); the failure records go to `records`."""
+    folder = Path(config["output_dir"]) / "videos" / video_id
+    job = Job(task="download", key=video_id, config=config,
+              inputs={"urls": str(urls_path(workdir))},
+              outputs={"video": str(folder / "video.mp4"), "meta": str(folder / "metadata.json")},
+              attempt=attempt)
+    services = Services()
+    try:
+        return execute(job, load_task("download"), services)
+    finally:
+        services.close()
+        if records is not None:
+            records.extend(services.recorded)
+
+
+def download(web: FakeWeb, video: DemoVideo, workdir: Path,
+             records: list | None = None) -> tuple[dict, Path]:
     config = setup_run(web, video, workdir)
-    folder = Path(config["output_dir"]) / "videos" / video.video_id
-    metadata = run_download(video.video_id, config, video_path=folder / "video.mp4",
-                            meta_path=folder / "metadata.json")
-    return metadata, folder
+    metadata = run_job(video.video_id, config, workdir, records)
+    return metadata, Path(config["output_dir"]) / "videos" / video.video_id
 
 
 def visits(web: FakeWeb, video: DemoVideo) -> int:
@@ -173,13 +188,33 @@ def no_leftovers(folder: Path) -> list[str]:
 def test_download_writes_a_verified_video_and_metadata(site, workdir, name):
     web, videos = site
     video = videos[name]
-    metadata, folder = download(web, video, workdir)
+    records: list = []
+    metadata, folder = download(web, video, workdir, records)
     assert ffprobe_duration(folder / "video.mp4") > 0
     assert_matches_catalog(metadata, video, web)
-    assert metadata["queries"] == [{"query_index": 0, "query": "test", "position": 1}]
+    assert "queries" not in metadata and "unavailable" not in metadata
+    assert metadata["download"]["bytes"] == (folder / "video.mp4").stat().st_size
+    assert metadata["download"]["page_visits"] == 1
     assert json.loads((folder / "metadata.json").read_text()) == metadata
     assert no_leftovers(folder) == ["metadata.json", "video.mp4"]
+    assert records == []
     assert no_browser_left(workdir / "profiles")
+
+
+def test_a_urls_json_without_the_video_fails_before_any_browser(site, workdir):
+    web, videos = site
+    video = videos["ok"]
+    config = setup_run(web, video, workdir)
+    atomic_write_json(urls_path(workdir), [])
+    before = visits(web, video)
+    records: list = []
+    with pytest.raises(DownloadError, match="does not list video") as caught:
+        run_job(video.video_id, config, workdir, records)
+    assert not caught.value.retryable
+    assert visits(web, video) == before
+    [record] = records
+    assert record["type"] == "download" and record["video_id"] == video.video_id
+    assert record["details"]["reason"] == "no_url"
 
 
 def test_the_cdn_answers_only_with_the_page_cookie(site, workdir):
@@ -232,42 +267,49 @@ def test_a_challenge_that_never_ends_is_a_retryable_failure(site, workdir):
     web, videos = site
     video = videos["blocked"]
     before = visits(web, video)
-    with pytest.raises(PageBlocked):
-        download(web, video, workdir)
+    records: list = []
+    with pytest.raises(PageBlocked) as caught:
+        download(web, video, workdir, records)
+    assert caught.value.retryable and caught.value.outcome is None
     assert visits(web, video) - before == PAGE_ATTEMPTS
     folder = workdir / "output" / "videos" / video.video_id
-    assert no_leftovers(folder) == []  # no unavailable.json: a later attempt may pass
-    (failure,) = read_failures(workdir / "output")
-    assert failure["details"] == {"outcome": "retryable", "reason": "challenge"}
+    assert no_leftovers(folder) == []  # no outputs: a later attempt may pass
+    (failure,) = records
+    assert failure["type"] == "download" and failure["video_id"] == video.video_id
+    assert failure["url"] == f"{web.base_url}{video.page_path}"
+    assert failure["details"] == {"reason": "challenge"}
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("private", "private_post"), ("private_account", "private_account"),
-    ("unavailable", "unavailable"), ("other_status", "status_10101"),
-    ("photo", "photo_post"), ("deleted", "deleted"),
+@pytest.mark.parametrize(("name", "reason", "status_code"), [
+    ("private", "private_post", 10216), ("private_account", "private_account", 10222),
+    ("unavailable", "unavailable", 10204), ("other_status", "status_10101", 10101),
+    ("photo", "photo_post", 0), ("deleted", "deleted", None),
 ])
-def test_unavailable_videos_end_without_retries(site, workdir, name, reason):
+def test_unavailable_videos_end_without_retries(site, workdir, name, reason, status_code):
+    """Not a failure of the job: the video's outcome, in metadata.json and one record."""
     web, videos = site
     video = videos[name]
     before = visits(web, video)
-    with pytest.raises(Exception, match="unavailable"):
-        download(web, video, workdir)
+    records: list = []
+    metadata, folder = download(web, video, workdir, records)
     assert visits(web, video) - before == 1
-    folder = workdir / "output" / "videos" / video.video_id
-    marker = json.loads((folder / "unavailable.json").read_text())
-    assert marker["reason"] == reason
-    failures = read_failures(workdir / "output")
-    assert len(failures) == 1
-    assert failures[0]["type"] == "download" and failures[0]["video_id"] == video.video_id
-    assert failures[0]["details"]["outcome"] == "unavailable"
-    assert failures[0]["details"]["reason"] == reason
-    assert failures[0]["query"] == "test" and failures[0]["query_index"] == 0
-    # Snakemake's next attempt stops at the marker: no browser, no visit, no new record.
-    with pytest.raises(UnavailableVideo):
-        download(web, video, workdir)
-    assert visits(web, video) - before == 1
-    assert len(read_failures(workdir / "output")) == 1
-    assert no_leftovers(folder) == ["unavailable.json"]
+    assert no_leftovers(folder) == ["metadata.json", "video.mp4"]
+    assert (folder / "video.mp4").stat().st_size == 0
+    stored = json.loads((folder / "metadata.json").read_text())
+    assert stored == metadata
+    assert set(stored) == {"video_id", "url", "unavailable"}
+    assert stored["video_id"] == video.video_id
+    assert stored["url"] == f"{web.base_url}{video.page_path}"
+    assert set(stored["unavailable"]) == {"reason", "status_code", "checked_at"}
+    assert stored["unavailable"]["reason"] == reason
+    assert stored["unavailable"]["status_code"] == status_code
+    assert stored["unavailable"]["checked_at"].endswith("Z")
+    [record] = records
+    assert record["type"] == "download" and record["video_id"] == video.video_id
+    assert record["url"] == stored["url"]
+    assert record["details"]["outcome"] == "unavailable"
+    assert record["details"]["reason"] == reason
+    assert "unavailable" in record["error"]
     assert no_browser_left(workdir / "profiles")
 
 
@@ -275,13 +317,16 @@ def test_unavailable_videos_end_without_retries(site, workdir, name, reason):
 def test_bogus_bytes_fail_and_leave_no_video(site, workdir, name):
     web, videos = site
     video = videos[name]
-    with pytest.raises(DownloadError, match="no candidate URL gave a valid video"):
-        download(web, video, workdir)
+    records: list = []
+    with pytest.raises(DownloadError, match="no candidate URL gave a valid video") as caught:
+        download(web, video, workdir, records)
+    assert caught.value.retryable and caught.value.outcome is None
     folder = workdir / "output" / "videos" / video.video_id
     assert no_leftovers(folder) == []
     assert no_browser_left(workdir / "profiles")
-    (failure,) = read_failures(workdir / "output")
-    assert failure["type"] == "download" and failure["details"]["outcome"] == "failed"
+    (failure,) = records
+    assert failure["type"] == "download" and failure["video_id"] == video.video_id
+    assert "outcome" not in failure["details"]  # a failure of the run, not of the video
 
 
 def test_mp4_box_check_rejects_html_and_cut_files(tmp_path, site):
@@ -323,8 +368,7 @@ def test_headful_under_xvfb(site, workdir, xvfb_display, monkeypatch):
     config = setup_run(web, video, workdir)
     config["tiktok"]["headless"] = False
     folder = workdir / "output" / "videos" / video.video_id
-    run_download(video.video_id, config, video_path=folder / "video.mp4",
-                 meta_path=folder / "metadata.json")
+    run_job(video.video_id, config, workdir)
     assert ffprobe_duration(folder / "video.mp4") > 0
 
 
@@ -336,8 +380,7 @@ def test_headful_without_a_display_says_so(site, workdir, monkeypatch):
     config["tiktok"]["headless"] = False
     folder = workdir / "output" / "videos" / video.video_id
     with pytest.raises(DownloadError, match="DISPLAY is not set"):
-        run_download(video.video_id, config, video_path=folder / "video.mp4",
-                     meta_path=folder / "metadata.json")
+        run_job(video.video_id, config, workdir)
     assert no_leftovers(folder) == []
 
 

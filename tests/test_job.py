@@ -1,4 +1,4 @@
-"""The per-video rules' command line (`python -m tiktok_research.job`) and its config file."""
+"""The rules' job command (`python -m tiktok_research.runtime.job`) and the config it is given."""
 
 from __future__ import annotations
 
@@ -9,42 +9,52 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_research.failures import read_failures
-from tiktok_research.workflow_support import job_config_file
+from tiktok_research.accounting.summarise import read_failures
+from tiktok_research.config import job_config, load
 
 
-def test_the_config_file_is_named_by_its_content(tmp_path: Path) -> None:
-    first = job_config_file({"output_dir": "out", "keep": False}, tmp_path)
-    again = job_config_file({"keep": False, "output_dir": "out"}, tmp_path)
-    other = job_config_file({"output_dir": "out", "keep": True}, tmp_path)
-    assert first == again and first != other
-    assert json.loads(first.read_text()) == {"keep": False, "output_dir": "out"}
+def test_the_job_config_leaves_out_the_query_selection_and_is_named_by_its_content() -> None:
+    first = job_config({"output_dir": "out", "keep": False, "start": 0, "count": 5})
+    again = job_config({"keep": False, "output_dir": "out", "start": 7})
+    other = job_config({"output_dir": "out", "keep": True})
+    assert first == again and first[0] != other[0]
+    assert json.loads(first[1]) == {"keep": False, "output_dir": "out"}
 
 
 def run_job_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tiktok_research.job", *args], cwd=workdir,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "tiktok_research.runtime.job", *args],
+                          cwd=workdir, capture_output=True, text=True, timeout=120)
 
 
 def test_a_failing_job_prints_one_line_and_records_the_failure(tmp_path: Path) -> None:
-    config = job_config_file({"output_dir": "output", "persistent_worker": False}, tmp_path)
-    result = run_job_cli(tmp_path, "download", "123", "--config", str(config),
-                         "--video", "output/videos/123/video.mp4",
-                         "--meta", "output/videos/123/metadata.json", "--attempt", "2",
-                         "--log", "output/logs/download/123.log")
+    config = load({"output_dir": "output", "persistent_worker": False})
+    result = run_job_cli(tmp_path, "process", "123", "--config-json", json.dumps(config),
+                         "--in", "video=output/videos/123/video.mp4",
+                         "--in", "meta=output/videos/123/metadata.json", "--attempt", "2",
+                         "--log", "output/logs/process/123.log")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "tiktok-research: run_download failed: no urls.json lists video 123 "
-        "(log: output/logs/download/123.log)"]
-    [record] = read_failures(tmp_path / "output")
-    assert (record["video_id"], record["attempt"]) == ("123", 2)
-    assert "Traceback" in (tmp_path / "output/logs/download/123.log").read_text()
+        "tiktok-research: process 123 failed: output/videos/123/metadata.json is not a JSON "
+        "object (log: output/logs/process/123.log)"]
+    [record] = read_failures({**config, "output_dir": str(tmp_path / "output")})
+    assert (record["type"], record["video_id"], record["attempt"]) == ("process", "123", 2)
+    assert record["details"]["reason"] == "bad_metadata"
+    log = (tmp_path / "output/logs/process/123.log").read_text()
+    assert "Traceback" in log and "failure record" in log
 
 
-@pytest.mark.parametrize("args", [["process", "1", "--config", "c.json", "--video", "v",
-                                   "--meta", "m"],
-                                  ["upload", "1", "--config", "c.json", "--video", "v",
-                                   "--meta", "m"]])
+@pytest.mark.parametrize("args", [
+    ["process", "1"],  # no config
+    ["process", "1", "--config-json", "{not json"],
+    ["process", "1", "--config-json", "{}", "--in", "video"],  # not NAME=PATH
+])
 def test_bad_arguments_are_refused(tmp_path: Path, args: list[str]) -> None:
     result = run_job_cli(tmp_path, *args)
     assert result.returncode == 2 and "error:" in result.stderr
+
+
+def test_an_unknown_task_is_named(tmp_path: Path) -> None:
+    config = json.dumps({"output_dir": "output", "persistent_worker": False})
+    result = run_job_cli(tmp_path, "os:system", "1", "--config-json", config)
+    assert result.returncode == 1
+    assert "no task 'os:system' is registered" in result.stderr

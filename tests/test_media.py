@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_research.audio import MediaError, extract_audio
+from tiktok_research.errors import MediaError
 from tiktok_research.fakeweb.catalog import demo_catalog
 from tiktok_research.fakeweb.media import ensure_media, load_truth
+from tiktok_research.process.audio import extract_audio
 
 
 def probe(path: Path) -> dict:

@@ -15,13 +15,13 @@ from support import demo_media
 from support.demo_media import DemoMedia, normalise_chars
 
 from tiktok_research import config as config_module
-from tiktok_research.config import MissingSecret
-from tiktok_research.failures import read_failures
+from tiktok_research.errors import MissingSecret, OcrAuthError, OcrError
 from tiktok_research.fakeweb.server import FakeWeb
-from tiktok_research.ocr import OcrError, load_engine, ocr_frames
-from tiktok_research.ocr.claude import PROMPT, ClaudeAuthError, parse_answer
-from tiktok_research.process_stage import run_ocr_frames
-from tiktok_research.scenes import list_frames, write_scene_frames
+from tiktok_research.process.ocr import load_engine, ocr_frames
+from tiktok_research.process.ocr.claude import PROMPT, parse_answer
+from tiktok_research.process.scenes import list_frames, write_scene_frames
+from tiktok_research.process.steps import step_ocr_frames
+from tiktok_research.records import error_record
 
 demo_catalog_media = demo_media.demo_catalog_media  # the session fixture
 API_KEY = "sk-ant-test-0123456789"
@@ -43,6 +43,11 @@ def scene_frames(demo_catalog_media: list[DemoMedia],
 
 def job_config(tmp_path: Path, **ocr: object) -> dict:
     return config_module.load({"output_dir": str(tmp_path / "output"), "ocr": ocr})
+
+
+def run_ocr_frames(config: dict, frames_dir: Path, target: Path) -> dict:
+    """The process step `ocr_frames` with the configured engine (one engine per video)."""
+    return step_ocr_frames(load_engine(config), frames_dir, target)
 
 
 def text_by_frame(document: dict) -> dict[str, str]:
@@ -76,8 +81,7 @@ def test_local_engine_finds_every_overlay_text(scene_frames: dict, tmp_path: Pat
 def test_run_ocr_frames_writes_ocr_json(scene_frames: dict, tmp_path: Path) -> None:
     media, frames_dir = next(iter(scene_frames.values()))
     target = tmp_path / "ocr.json"
-    run_ocr_frames(media.video.video_id, job_config(tmp_path, engine="local"),
-                   inputs={"frames": frames_dir}, outputs={"ocr": target})
+    run_ocr_frames(job_config(tmp_path, engine="local"), frames_dir, target)
     document = json.loads(target.read_text(encoding="utf-8"))
     assert set(document) >= {"items", "scenes", "engine"}
     assert document["scenes"] == len(media.video.scenes)
@@ -100,8 +104,7 @@ def test_claude_requests_follow_the_reference_and_usage_is_summed(
         scene_frames: dict, fake_web: FakeWeb, claude_env: None, tmp_path: Path) -> None:
     media, frames_dir = next(iter(scene_frames.values()))
     target = tmp_path / "ocr.json"
-    run_ocr_frames(media.video.video_id, claude_config(tmp_path, fake_web),
-                   inputs={"frames": frames_dir}, outputs={"ocr": target})
+    run_ocr_frames(claude_config(tmp_path, fake_web), frames_dir, target)
 
     frames = list_frames(frames_dir)
     requests = fake_web.requests_to("anthropic")
@@ -171,13 +174,16 @@ def test_claude_401_is_one_clear_error_without_retries(how: str, scene_frames: d
     else:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-invalid")
     target = tmp_path / "ocr.json"
-    with pytest.raises(ClaudeAuthError, match="ANTHROPIC_API_KEY") as raised:
-        run_ocr_frames(media.video.video_id, claude_config(tmp_path, fake_web),
-                       inputs={"frames": frames_dir}, outputs={"ocr": target})
-    assert "401" in str(raised.value)
+    with pytest.raises(OcrAuthError, match="ANTHROPIC_API_KEY") as raised:
+        run_ocr_frames(claude_config(tmp_path, fake_web), frames_dir, target)
+    error = raised.value
+    assert "401" in str(error)
+    assert (error.kind, error.reason, error.retryable) == ("process", "authentication", False)
     assert len(fake_web.requests_to("anthropic")) == 1  # not retried, not tried on other frames
     assert not target.exists()
-    [record] = read_failures(tmp_path / "output")
+    # The record the runtime makes of it.
+    record = error_record(error, {"video_id": media.video.video_id}, attempt=1,
+                          default_type="process")
     assert record["type"] == "process" and "ANTHROPIC_API_KEY" in record["error"]
     assert API_KEY not in json.dumps(record)
 

@@ -1,4 +1,5 @@
-"""Process-stage job functions outside Snakemake: audio extraction, frames, failure records."""
+"""The process stage outside Snakemake: its steps on real demo videos, and the `process` task's
+handling of a verdict about the video (no audio track) on its first and its second attempt."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from support import demo_media
 from support.demo_media import DemoSet
 
 from tiktok_research import config as config_module
-from tiktok_research.audio import MediaError, NoAudioTrack
-from tiktok_research.failures import read_failures
-from tiktok_research.process_stage import run_detect_scenes, run_extract_audio
+from tiktok_research.errors import MediaError, NoAudioTrack, PipelineError
+from tiktok_research.process.steps import step_detect_scenes, step_extract_audio
+from tiktok_research.registry import Job, Services, load_task
+from tiktok_research.runtime.host import execute
 
 demo_set = demo_media.demo_set  # the session fixture
 CORRUPT = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x13" * 20_000
@@ -30,93 +32,81 @@ def duration(path: Path) -> float:
     return float(result.stdout)
 
 
-def write_query(output: Path, video_id: str) -> None:
-    folder = output / "queries" / "query_00003_street_food"
-    folder.mkdir(parents=True)
-    (folder / "urls.json").write_text(json.dumps([
-        {"video_id": video_id, "url": "u", "position": 1, "query_index": 3,
-         "query": "street food"}]), encoding="utf-8")
-
-
 def test_audio_is_extracted_as_mp3(demo_set: DemoSet, tmp_path: Path) -> None:
     media = demo_set.speaking[0]
-    audio = run_extract_audio(media.video.video_id, job_config(tmp_path),
-                              inputs={"video": media.path},
-                              outputs={"audio": tmp_path / "audio.mp3"})
+    audio = step_extract_audio(media.path, tmp_path / "audio.mp3")
     assert audio.read_bytes()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
     assert abs(duration(audio) - media.video.duration) < 0.5
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["audio.mp3"]
-    assert (tmp_path / "output" / "benchmarks" / "steps" / "extract_audio").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audio.mp3"]
 
 
-def test_a_video_without_audio_track_is_a_distinct_recorded_failure(demo_set: DemoSet,
-                                                                    tmp_path: Path) -> None:
-    media = demo_set.no_audio
-    config = job_config(tmp_path)
-    write_query(tmp_path / "output", media.video.video_id)
-    with pytest.raises(NoAudioTrack, match="no audio track"):
-        run_extract_audio(media.video.video_id, config, inputs={"video": media.path},
-                          outputs={"audio": tmp_path / "v" / "audio.mp3"}, attempt=1)
+def test_a_video_without_audio_track_is_a_verdict_about_the_video(demo_set: DemoSet,
+                                                                  tmp_path: Path) -> None:
+    with pytest.raises(NoAudioTrack, match="no audio track") as raised:
+        step_extract_audio(demo_set.no_audio.path, tmp_path / "v" / "audio.mp3")
     assert not (tmp_path / "v" / "audio.mp3").exists()
-    [record] = read_failures(tmp_path / "output")
-    assert record["type"] == "process"
-    assert (record["query_index"], record["query"]) == (3, "street food")
-    assert record["details"] == {"step": "extract_audio", "reason": "no_audio_track",
-                                 "queries": [3]}
+    error = raised.value
+    assert (error.kind, error.reason, error.retryable, error.outcome) == (
+        "process", "no_audio_track", False, "processing_failed")
 
 
-def test_a_corrupt_video_fails_both_media_steps(tmp_path: Path) -> None:
+def test_a_corrupt_video_fails_both_media_steps_and_may_be_retried(tmp_path: Path) -> None:
     video = tmp_path / "video.mp4"
     video.write_bytes(CORRUPT)
-    config = job_config(tmp_path)
     with pytest.raises(MediaError) as audio_error:
-        run_extract_audio("7000000000000000002", config, inputs={"video": video},
-                          outputs={"audio": tmp_path / "audio.mp3"})
+        step_extract_audio(video, tmp_path / "audio.mp3")
     assert not isinstance(audio_error.value, NoAudioTrack)
+    assert audio_error.value.outcome is None and audio_error.value.retryable
     with pytest.raises(MediaError):
-        run_detect_scenes("7000000000000000002", config, inputs={"video": video},
-                          outputs={"frames": tmp_path / "frames"}, attempt=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["output", "video.mp4"]
-    records = read_failures(tmp_path / "output")
-    assert [(r["details"]["step"], r["attempt"], r["details"]["reason"]) for r in records] == [
-        ("extract_audio", 1, "unreadable_video"), ("detect_scenes", 2, "unreadable_video")]
+        step_detect_scenes(video, tmp_path / "frames", 20)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["video.mp4"]
 
 
 def test_detect_scenes_honours_max_frames(demo_set: DemoSet, tmp_path: Path) -> None:
-    media = demo_set.speaking[0]
-    config = {**job_config(tmp_path), "max_frames": 2}
-    frames = run_detect_scenes(media.video.video_id, config, inputs={"video": media.path},
-                               outputs={"frames": tmp_path / "frames"})
+    frames = step_detect_scenes(demo_set.speaking[0].path, tmp_path / "frames", 2)
     assert [p.parent.name for p in frames] == ["frames", "frames"]
     assert frames[0].name == "001_t0.0s.jpg"
 
 
-@pytest.mark.parametrize("same_settings", [True, False])
-def test_derived_files_are_reused_only_under_the_same_settings(tmp_path: Path,
-                                                               same_settings: bool) -> None:
-    """After a failed publish the derived files stay for the retry; a retry under other
-    processing settings (here max_frames) makes them again instead of publishing stale ones.
-    The video here is not decodable, so making them again fails visibly."""
-    from support.processed import make_processed_video
-    from support.processed import write_query as write_urls
+def process_job(tmp_path: Path, video: Path, attempt: int) -> tuple[Job, Services]:
+    folder = tmp_path / "output" / "videos" / "7000000000000000042"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metadata.json").write_text(json.dumps({"video_id": "7000000000000000042",
+                                                      "url": "https://x/@a/video/1"}))
+    outputs = {name: str(folder / file) for name, file in (
+        ("transcript", "transcript.txt"), ("timestamps", "transcript_timestamps.json"),
+        ("ocr", "ocr.json"), ("receipt", ".uploaded"))}
+    job = Job(task="process", key="7000000000000000042", config=job_config(tmp_path),
+              inputs={"video": str(video), "meta": str(folder / "metadata.json")},
+              outputs=outputs, attempt=attempt)
+    return job, Services()
 
-    from tiktok_research.process_stage import SETTINGS_MARK, run_process_and_publish
 
-    config = job_config(tmp_path)
-    video_id = "7000000000000000042"
-    write_urls(Path(config["output_dir"]), 0, "q", [video_id])
-    folder = make_processed_video(Path(config["output_dir"]), video_id, frames=3,
-                                  settings=config)
-    if not same_settings:
-        config = {**config, "max_frames": config["max_frames"] + 1}
-    receipt = folder / ".uploaded"
-    kwargs = {"video_path": folder / "video.mp4", "meta_path": folder / "metadata.json",
-              "receipt_path": receipt}
-    if same_settings:
-        run_process_and_publish(video_id, config, **kwargs)
-        assert receipt.is_file() and not (folder / SETTINGS_MARK).exists()
-        assert not (folder / "audio.mp3").exists()  # removed once published (keep is false)
-    else:
-        with pytest.raises(MediaError):
-            run_process_and_publish(video_id, config, **kwargs)
-        assert not receipt.exists() and not (folder / "transcript.txt").exists()
+def test_a_verdict_fails_the_first_attempt_and_ends_the_video_on_the_second(
+        demo_set: DemoSet, tmp_path: Path) -> None:
+    task = load_task("process")
+    first, services = process_job(tmp_path, demo_set.no_audio.path, attempt=1)
+    with pytest.raises(NoAudioTrack):
+        execute(first, task, services)
+    assert not Path(first.outputs["receipt"]).exists()
+    second, services_again = process_job(tmp_path, demo_set.no_audio.path, attempt=2)
+    receipt = execute(second, task, services_again)
+    assert receipt["outcome"] == "processing_failed" and receipt["reason"] == "no_audio_track"
+    assert json.loads(Path(second.outputs["receipt"]).read_text())["outcome"] == \
+        "processing_failed"
+    # Every declared output exists, empty: the video ended without them.
+    assert Path(second.outputs["transcript"]).read_text() == ""
+    assert json.loads(Path(second.outputs["ocr"]).read_text())["items"] == []
+    records = services.recorded + services_again.recorded
+    assert [(r["type"], r["attempt"], r["video_id"], r["details"]["step"]) for r in records] == [
+        ("process", 1, "7000000000000000042", "extract_audio"),
+        ("process", 2, "7000000000000000042", "extract_audio")]
+
+
+def test_an_operational_failure_never_ends_the_video(tmp_path: Path) -> None:
+    video = tmp_path / "video.mp4"
+    video.write_bytes(CORRUPT)
+    job, services = process_job(tmp_path, video, attempt=5)
+    with pytest.raises(PipelineError):
+        execute(job, load_task("process"), services)
+    assert not Path(job.outputs["receipt"]).exists()

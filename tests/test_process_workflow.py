@@ -1,6 +1,7 @@
 """The process job under the real workflow: good videos become research data and are published;
-a video without an audio track, a corrupt video and a video without speech end as processing
-failures after exactly one reprocessing, and leave nothing half-written behind."""
+a video without an audio track and a video without speech end as processing failures after
+exactly one reprocessing (a verdict a rerun cannot change); a corrupt video fails its job twice
+and is tried again by the next run; nothing half-written is left behind."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from support import demo_media
 from support.demo_media import DemoSet
 from support.workflow import base_config, run_snakemake, write_research_list
 
-from tiktok_research.failures import read_failures
+from tiktok_research.accounting.summarise import read_failures
+from tiktok_research.config import load
+from tiktok_research.process.validate import validate_outputs
 from tiktok_research.queries import query_dir_name
-from tiktok_research.validate import validate_outputs
 
 demo_set = demo_media.demo_set  # the session fixture
 QUERY = "process stage check"
@@ -74,10 +76,9 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
     frames = sorted((output / "videos" / good.video.video_id / "frames").glob("*.jpg"))
     assert len(frames) == len(good.video.scenes)
 
-    failures = read_failures(output)
+    failures = read_failures(load({**config, "output_dir": str(output)}))
     attempts: dict[tuple[str, str], list[int]] = {}
     for record in failures:
-        assert record["query_index"] == 0 and record["query"] == QUERY
         key = (record["video_id"], record["details"]["step"])
         attempts.setdefault(key, []).append(record["attempt"])
     # Every failing step ran twice (first try + one reprocessing), never a third time.
@@ -94,26 +95,26 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
     }
     assert any("no audio track" in r["error"] for r in failures)
 
-    # Nothing half-written: the failed steps' outputs do not exist, no temp files remain,
-    # and each failed video stays invalid for publishing.
-    for video_id, missing in [(no_audio.video.video_id, ["audio.mp3", "transcript.txt"]),
-                              (CORRUPT_ID, ["audio.mp3", "frames", "ocr.json",
-                                            "transcript.txt"]),
-                              (quiet.video.video_id, ["transcript.txt",
-                                                      "transcript_timestamps.json"])]:
-        folder = output / "videos" / video_id
-        for name in missing:
-            assert not (folder / name).exists(), (video_id, name)
-        assert validate_outputs(video_paths(output, video_id), 3)
+    # The verdicts end their videos: a receipt says why; the derived files are empty.
+    for media, reason in ((no_audio, "no_audio_track"), (quiet, "empty_transcript")):
+        folder = output / "videos" / media.video.video_id
+        receipt = json.loads((folder / ".uploaded").read_text())
+        assert (receipt["outcome"], receipt["reason"], receipt["attempt"]) == (
+            "processing_failed", reason, 2)
+        assert (folder / "transcript.txt").read_text() == ""
+        assert validate_outputs(video_paths(output, media.video.video_id), 3)
+    # The corrupt video's job failed: Snakemake removed whatever it had made.
+    corrupt_folder = output / "videos" / CORRUPT_ID
+    assert sorted(p.name for p in corrupt_folder.iterdir()) == ["metadata.json", "video.mp4"]
     assert not (tmp_path / ".snakemake" / "log" / "tiktok-research-worker.log").exists()
     for folder in (output / "videos").iterdir():
         assert not [p.name for p in folder.iterdir()
                     if p.name.startswith(".") and p.name != ".uploaded"], folder
 
-    # A rerun would take up exactly the failed steps again; the good video is done.
+    # A rerun takes up the corrupt video alone: the good one is done, the verdicts stand.
     dry = run_snakemake(tmp_path, config, "-n", *targets)
     assert dry.returncode == 0, dry.stderr[-3000:]
     planned = dry.stdout + dry.stderr
-    assert f"video_id={good.video.video_id}" not in planned
-    for video_id in (no_audio.video.video_id, CORRUPT_ID, quiet.video.video_id):
-        assert f"video_id={video_id}" in planned
+    assert f"video_id={CORRUPT_ID}" in planned
+    for video_id in (good.video.video_id, no_audio.video.video_id, quiet.video.video_id):
+        assert f"video_id={video_id}" not in planned

@@ -1,4 +1,5 @@
-"""The publish stage called directly: frame choice, rows, receipts, retries, failure records."""
+"""The publish stage called directly: frame choice, rows, what the receipt says, retries, and a
+query's links written by its summary."""
 
 from __future__ import annotations
 
@@ -10,18 +11,16 @@ import psycopg
 import pytest
 from support.processed import make_processed_video, publish_inputs, write_query
 
-from tiktok_research.config import SECRET_NAMES, MissingSecret, load
-from tiktok_research.database import DatabaseError, schema_sql
-from tiktok_research.failures import read_failures
+from tiktok_research.accounting.summarise import run_summarise_query
+from tiktok_research.config import SECRET_NAMES, load
+from tiktok_research.database import schema_sql
+from tiktok_research.errors import DatabaseError, MissingSecret
 from tiktok_research.fakeweb import postgrest
-from tiktok_research.publish import (
-    ValidationFailed,
-    ocr_text,
-    pick_frames,
-    run_link_query,
-    run_publish,
-)
-from tiktok_research.storage import file_md5
+from tiktok_research.files import atomic_write_json
+from tiktok_research.publish.publish import PublishedFiles, publish_video
+from tiktok_research.publish.rows import ocr_text, pick_frames
+from tiktok_research.publish.storage import file_md5
+from tiktok_research.registry import Job, Services
 
 VIDEO = "7319467787859053825"
 
@@ -50,9 +49,11 @@ def make_config(out: Path, **overrides) -> dict:
 
 
 def publish(out: Path, config: dict, video_id: str = VIDEO) -> dict:
-    return run_publish(video_id, config, inputs=publish_inputs(out, video_id,
-                                                              config["include_video"]),
-                       receipt_path=out / "videos" / video_id / ".uploaded")
+    inputs = {name: Path(path) for name, path in
+              publish_inputs(out, video_id, config["include_video"]).items()}
+    files = PublishedFiles(inputs["meta"], inputs["transcript"], inputs["timestamps"],
+                           inputs["ocr"], inputs["audio"], inputs["frames"], inputs.get("video"))
+    return publish_video(video_id, files, config)
 
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -85,8 +86,6 @@ def test_ocr_text_is_in_time_order():
 def test_defaults_publish_without_any_secret(tmp_path, no_secrets):
     out = tmp_path / "output"
     folder = make_processed_video(out, VIDEO, frames=4)
-    write_query(out, 0, "tokyo ramen", [VIDEO])
-    write_query(out, 7, "lisbon", ["1", VIDEO])
     receipt = publish(out, make_config(out))
 
     bucket = out / "bucket" / "videos" / VIDEO
@@ -94,8 +93,6 @@ def test_defaults_publish_without_any_secret(tmp_path, no_secrets):
     assert names == ["audio.mp3", "frames/001_t0.0s.jpg", "frames/002_t1.5s.jpg",
                      "frames/003_t3.0s.jpg", "frames/004_t4.5s.jpg", "metadata.json", "ocr.json",
                      "transcript.txt", "transcript_timestamps.json"]
-    on_disk = json.loads((folder / ".uploaded").read_text())
-    assert on_disk == receipt
     for obj in receipt["objects"]:
         local = folder / obj["key"].removeprefix(f"videos/{VIDEO}/")
         assert obj["md5"] == file_md5(local) and obj["size"] == local.stat().st_size
@@ -107,12 +104,15 @@ def test_defaults_publish_without_any_secret(tmp_path, no_secrets):
     with sqlite3.connect(out / "research.sqlite") as connection:
         row = connection.execute("SELECT video_id, url, author, title, transcript, ocr_text, "
                                  "gcs_prefix, frame_count FROM videos").fetchall()
-        links = connection.execute("SELECT * FROM query_videos ORDER BY query_index").fetchall()
+        links = connection.execute("SELECT count(*) FROM query_videos").fetchone()
     assert row == [(VIDEO, f"https://www.tiktok.com/@tester/video/{VIDEO}", "tester",
                     f"caption of {VIDEO} #test", f"hello from video {VIDEO}",
                     "\n".join(f"text {VIDEO} {i}" for i in range(1, 5)),
                     bucket.resolve().as_uri() + "/", 4)]
-    assert links == [(0, "tokyo ramen", VIDEO, 1), (7, "lisbon", VIDEO, 2)]
+    assert row[0][:8] == tuple(receipt["row"][name] for name in (
+        "video_id", "url", "author", "title", "transcript", "ocr_text", "gcs_prefix",
+        "frame_count"))
+    assert links == (0,)  # the query's summary writes the links, not the video's publish
 
 
 def test_frames_capped_and_video_only_with_include_video(tmp_path, no_secrets):
@@ -128,37 +128,25 @@ def test_frames_capped_and_video_only_with_include_video(tmp_path, no_secrets):
     assert f"videos/{VIDEO}/video.mp4" in [obj["key"] for obj in with_video["objects"]]
 
 
-def test_validation_failure_is_recorded_and_nothing_published(tmp_path, no_secrets):
-    out = tmp_path / "output"
-    make_processed_video(out, VIDEO, transcript="")
-    write_query(out, 2, "tokyo ramen", [VIDEO])
-    with pytest.raises(ValidationFailed, match="transcript"):
-        publish(out, make_config(out))
-    assert not (out / "videos" / VIDEO / ".uploaded").exists()
-    assert not (out / "bucket").exists()
-    [failure] = read_failures(out)
-    assert failure["type"] == "validate" and failure["video_id"] == VIDEO
-    assert failure["query_index"] == 2 and failure["query"] == "tokyo ramen"
-
-
 def test_missing_database_url_fails_at_once_naming_it(tmp_path, no_secrets):
     out = tmp_path / "output"
     make_processed_video(out, VIDEO)
     with pytest.raises(MissingSecret, match="DATABASE_URL"):
         publish(out, make_config(out, database={"backend": "postgres"}))
     assert not (out / "bucket").exists()
-    [failure] = read_failures(out)
-    assert failure["type"] == "upload" and "DATABASE_URL" in failure["error"]
 
 
 def test_database_password_never_reaches_failures(tmp_path, no_secrets, monkeypatch):
     out = tmp_path / "output"
     make_processed_video(out, VIDEO)
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2secret@127.0.0.1:1/db")
-    with pytest.raises(DatabaseError):
-        publish(out, make_config(out, database={"backend": "postgres"}))
-    assert "hunter2secret" not in (out / "failures.json").read_text()
-    assert len(read_failures(out)) == 1  # three tries, one record
+    config = make_config(out, database={"backend": "postgres"})
+    with pytest.raises(DatabaseError) as raised:
+        publish(out, config)
+    job = Job(task="process", key=VIDEO, config=config, context={"video_id": VIDEO})
+    record = job.record(raised.value)
+    assert record["type"] == "upload"
+    assert "hunter2secret" not in json.dumps(record) and "hunter2secret" not in str(job)
 
 
 # --- GCS + PostgreSQL -----------------------------------------------------------------------
@@ -167,7 +155,6 @@ def test_gcs_and_postgres(tmp_path, no_secrets, gcs_env, gcs_emulator, postgres_
     monkeypatch.setenv("DATABASE_URL", postgres_dsn)
     out = tmp_path / "output"
     folder = make_processed_video(out, VIDEO, frames=3)
-    write_query(out, 0, "tokyo ramen", [VIDEO])
     config = make_config(out, storage={"backend": "gcs"}, database={"backend": "postgres"})
     receipt = publish(out, config)
     objects = gcs_emulator.objects()
@@ -178,9 +165,7 @@ def test_gcs_and_postgres(tmp_path, no_secrets, gcs_env, gcs_emulator, postgres_
     publish(out, config)  # publishing again is idempotent
     with psycopg.connect(postgres_dsn) as connection:
         rows = connection.execute("SELECT video_id, gcs_prefix, frame_count FROM videos").fetchall()
-        links = connection.execute("SELECT count(*) FROM query_videos").fetchone()
     assert rows == [(VIDEO, f"gs://{BUCKET}/videos/{VIDEO}/", 3)]
-    assert links == (1,)
 
 
 def test_storage_down_leaves_no_receipt_and_keeps_files(tmp_path, no_secrets, gcs_env,
@@ -190,16 +175,15 @@ def test_storage_down_leaves_no_receipt_and_keeps_files(tmp_path, no_secrets, gc
     config = make_config(out, storage={"backend": "gcs"})
     gcs_emulator.stop()
     try:
-        with pytest.raises(Exception, match="upload of videos/"):
+        with pytest.raises(Exception, match="upload of videos/") as raised:
             publish(out, config)
-        assert not (folder / ".uploaded").exists()
+        assert raised.value.kind == "upload" and raised.value.retryable
         assert (folder / "audio.mp3").exists() and list((folder / "frames").iterdir())
-        [failure] = read_failures(out)
-        assert failure["type"] == "upload" and failure["video_id"] == VIDEO
+        with sqlite3.connect(out / "research.sqlite") as connection:
+            assert connection.execute("SELECT count(*) FROM videos").fetchone() == (0,)
     finally:
         gcs_emulator.start()
     publish(out, config)
-    assert (folder / ".uploaded").exists()
     assert f"videos/{VIDEO}/audio.mp3" in gcs_emulator.objects()
 
 
@@ -213,26 +197,36 @@ def test_supabase_503_is_retried(tmp_path, no_secrets, fake_web, postgres_dsn,
     monkeypatch.setenv("SUPABASE_KEY", postgrest.DEFAULT_KEY)
     out = tmp_path / "output"
     make_processed_video(out, VIDEO)
-    write_query(out, 0, "tokyo ramen", [VIDEO])
     fake_web.fail("supabase", 503, times=2)
     receipt = publish(out, make_config(out, database={"backend": "supabase"}))
     assert receipt["database"]["backend"] == "supabase"
     assert len([r for r in fake_web.requests_to("supabase") if r.path == "/rest/v1/videos"]) == 3
     with psycopg.connect(postgres_dsn) as connection:
         assert connection.execute("SELECT video_id FROM videos").fetchall() == [(VIDEO,)]
-        assert connection.execute("SELECT count(*) FROM query_videos").fetchone() == (1,)
 
 
 # --- links of a query -----------------------------------------------------------------------
-def test_link_query_links_published_videos(tmp_path, no_secrets):
+def test_a_query_summary_links_its_published_videos(tmp_path, no_secrets):
     out = tmp_path / "output"
-    make_processed_video(out, VIDEO)
     folder = write_query(out, 3, "tokyo ramen", ["111", VIDEO])
     config = make_config(out)
-    publish(out, config)
-    result = run_link_query({"index": 3, "query": "tokyo ramen", "meta": {}}, config,
-                            urls_path=folder / "urls.json", links_path=folder / "links.json")
-    assert json.loads((folder / "links.json").read_text()) == result
+    make_processed_video(out, VIDEO)
+    publish(out, config)  # the row the link refers to
+    receipts = {VIDEO: {"video_id": VIDEO, "outcome": "published",
+                        "storage": {"prefix": "file:///b/"}},
+                "111": {"video_id": "111", "outcome": "unavailable", "reason": "private_post"}}
+    for video_id, receipt in receipts.items():
+        atomic_write_json(out / "videos" / video_id / ".uploaded", receipt)
+    job = Job(task="summarise_query", key=folder.name, config=config,
+              inputs={"urls": str(folder / "urls.json"),
+                      "receipts": [str(out / "videos" / v / ".uploaded") for v in receipts]},
+              outputs={name: str(folder / f"{name}.json") for name in
+                       ("status", "links", "videos")},
+              params={"query": {"index": 3, "query": "tokyo ramen", "meta": {}}})
+    job.services = Services()
+    status = run_summarise_query(job)
+    assert status["status"] == "partial_success"
+    result = json.loads((folder / "links.json").read_text())
     assert [link["video_id"] for link in result["links"]] == [VIDEO]
     assert result["not_published"] == ["111"]
     with sqlite3.connect(out / "research.sqlite") as connection:

@@ -1,53 +1,63 @@
-"""The publish rules through real `snakemake`, from video folders as the process stage leaves them.
-
-GCS is the real client against gcp-storage-emulator, the database a real PostgreSQL server, and
-Supabase the fake web's PostgREST writing to that PostgreSQL.
+"""Process and publish through real `snakemake`, from video folders as the download leaves them
+(real demo videos), to GCS (the real client against gcp-storage-emulator), PostgreSQL (a real
+server) and Supabase (the fake web's PostgREST writing to that PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
-from support.processed import make_processed_video, write_query
+from support import demo_media
+from support.demo_media import DemoSet
+from support.processed import write_query
 from support.workflow import base_config, run_snakemake, write_research_list
 
 from tiktok_research.config import SECRET_NAMES
-from tiktok_research.config import load as load_config
 from tiktok_research.database import schema_sql
 from tiktok_research.fakeweb import postgrest
 from tiktok_research.fakeweb.media import ensure_media
-from tiktok_research.storage import file_md5
+from tiktok_research.publish.storage import file_md5
 
 BUCKET = "b"  # the emulator bucket of support.gcs (GCS_BUCKET in gcs_env)
 pytest_plugins = ["support.gcs", "support.postgres"]  # the fixtures
+demo_set = demo_media.demo_set  # the session fixture
 
 QUERIES = {"tokyo ramen spots": ["7000000000000000001", "7000000000000000002"],
            "lisbon hidden gems": ["7000000000000000002", "7000000000000000003"]}
 VIDEOS = sorted({video_id for ids in QUERIES.values() for video_id in ids})
-FRAMES = 6
 
 
-def prepare(workdir: Path, config: dict) -> dict[str, dict[str, str]]:
-    """Processed video folders (as processed under `config`) and the queries' urls.json; the
-    MD5 of every local file."""
+def prepare(workdir: Path, demo_set: DemoSet) -> dict[str, dict]:
+    """The queries' urls.json, and each video's folder as the download leaves it (a real demo
+    video and its metadata.json); the demo video of each id."""
     write_research_list(workdir, list(QUERIES))
     out = workdir / "output"
     for index, (query, ids) in enumerate(QUERIES.items()):
         write_query(out, index, query, ids)
-    checksums = {}
-    for video_id in VIDEOS:
-        folder = make_processed_video(out, video_id, frames=FRAMES,
-                                      settings=load_config(config))
-        checksums[video_id] = {str(path.relative_to(folder)): file_md5(path)
-                               for path in folder.rglob("*") if path.is_file()}
-    return checksums
+    media = {}
+    for video_id, demo in zip(VIDEOS, demo_set.speaking, strict=True):
+        folder = out / "videos" / video_id
+        folder.mkdir(parents=True)
+        shutil.copyfile(demo.path, folder / "video.mp4")
+        (folder / "metadata.json").write_text(json.dumps({
+            "video_id": video_id, "url": f"https://www.tiktok.com/@tester/video/{video_id}",
+            "author": "tester", "caption": f"caption of {video_id} #test"}), encoding="utf-8")
+        media[video_id] = demo
+    return media
 
 
 def clean_env(**values: str) -> dict[str, str]:
     return {**{name: "" for name in SECRET_NAMES}, **values}
+
+
+def local_checksums(workdir: Path, video_id: str) -> dict[str, str]:
+    folder = workdir / "output" / "videos" / video_id
+    return {str(path.relative_to(folder)): file_md5(path) for path in folder.rglob("*")
+            if path.is_file() and path.name != ".uploaded"}
 
 
 def db_rows(dsn: str) -> tuple[list[tuple], list[tuple]]:
@@ -72,11 +82,12 @@ def assert_nothing_to_do(result) -> None:
 
 
 @pytest.mark.slow
-def test_gcs_and_postgres_run_and_rerun(tmp_path, gcs_env, gcs_emulator, postgres_dsn):
+def test_gcs_and_postgres_run_and_rerun(tmp_path, demo_set, gcs_env, gcs_emulator,
+                                        postgres_dsn):
     env = clean_env(**gcs_env, DATABASE_URL=postgres_dsn)
-    config = base_config(None, max_frames=4, storage={"backend": "gcs"},
+    config = base_config(None, max_frames=2, storage={"backend": "gcs"},
                          database={"backend": "postgres"})
-    checksums = prepare(tmp_path, config)
+    media = prepare(tmp_path, demo_set)
     first = run_snakemake(tmp_path, config, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
 
@@ -85,24 +96,33 @@ def test_gcs_and_postgres_run_and_rerun(tmp_path, gcs_env, gcs_emulator, postgre
         keys = sorted(key.removeprefix(f"videos/{video_id}/") for key in objects
                       if key.startswith(f"videos/{video_id}/"))
         frames = [key for key in keys if key.startswith("frames/")]
-        assert len(frames) == 4 and "frames/001_t0.0s.jpg" in frames
-        assert "video.mp4" not in keys
+        assert len(frames) == 2 and "frames/001_t0.0s.jpg" in frames
         assert set(keys) - set(frames) == {"metadata.json", "transcript.txt", "audio.mp3",
                                            "transcript_timestamps.json", "ocr.json"}
-        for key in keys:
-            assert objects[f"videos/{video_id}/{key}"].md5_hash == checksums[video_id][key]
         folder = tmp_path / "output" / "videos" / video_id
         receipt = json.loads((folder / ".uploaded").read_text())
+        assert receipt["outcome"] == "published"
         assert receipt["storage"]["prefix"] == f"gs://{BUCKET}/videos/{video_id}/"
-        # Intermediates are temp(): gone once published. The download's video.mp4 stays here
-        # only because no extract/detect job ran in this test to consume it.
-        assert not (folder / "audio.mp3").exists() and not (folder / "frames").exists()
+        stored = {obj["key"]: obj["md5"] for obj in receipt["objects"]}
+        assert sorted(stored) == sorted(f"videos/{video_id}/{key}" for key in keys)
+        for key, md5 in stored.items():
+            assert objects[key].md5_hash == md5
+        for name, md5 in local_checksums(tmp_path, video_id).items():
+            assert md5 == stored[f"videos/{video_id}/{name}"]
+        # Large intermediates are gone once published; the kept files are what was published.
+        assert sorted(local_checksums(tmp_path, video_id)) == [
+            "metadata.json", "ocr.json", "transcript.txt", "transcript_timestamps.json"]
 
     videos, links = db_rows(postgres_dsn)
-    assert videos == [(video_id, f"https://www.tiktok.com/@tester/video/{video_id}", "tester",
-                       f"caption of {video_id} #test", f"hello from video {video_id}",
-                       "\n".join(f"text {video_id} {i}" for i in range(1, FRAMES + 1)),
-                       f"gs://{BUCKET}/videos/{video_id}/", 4, True) for video_id in VIDEOS]
+    assert [row[:4] for row in videos] == [
+        (video_id, f"https://www.tiktok.com/@tester/video/{video_id}", "tester",
+         f"caption of {video_id} #test") for video_id in VIDEOS]
+    for row in videos:
+        folder = tmp_path / "output" / "videos" / row[0]
+        assert row[4] == (folder / "transcript.txt").read_text().strip() != ""
+        assert row[6:] == (f"gs://{BUCKET}/videos/{row[0]}/", 2, True)
+        spoken = demo_media.normalise_words(media[row[0]].video.script)
+        assert spoken.split()[0] in demo_media.normalise_words(row[4])
     assert links == expected_links()
     for index, query in enumerate(QUERIES):
         links_json = next((tmp_path / "output" / "queries").glob(f"query_{index:05d}_*"))
@@ -116,23 +136,24 @@ def test_gcs_and_postgres_run_and_rerun(tmp_path, gcs_env, gcs_emulator, postgre
 
 
 @pytest.mark.slow
-def test_include_video_and_keep(tmp_path, gcs_env, gcs_emulator):
+def test_include_video_and_keep(tmp_path, demo_set, gcs_env, gcs_emulator):
     config = base_config(None, include_video=True, keep=True, storage={"backend": "gcs"})
-    checksums = prepare(tmp_path, config)
+    media = prepare(tmp_path, demo_set)
     first = run_snakemake(tmp_path, config, env=clean_env(**gcs_env))
     assert first.returncode == 0, first.stderr[-3000:]
     objects = gcs_emulator.objects()
     for video_id in VIDEOS:
-        assert objects[f"videos/{video_id}/video.mp4"].md5_hash == checksums[video_id]["video.mp4"]
+        assert objects[f"videos/{video_id}/video.mp4"].md5_hash == file_md5(media[video_id].path)
         folder = tmp_path / "output" / "videos" / video_id
-        assert (folder / "audio.mp3").exists() and len(list((folder / "frames").iterdir())) == 6
+        assert (folder / "video.mp4").exists() and (folder / "audio.mp3").exists()
+        assert len(list((folder / "frames").glob("*.jpg"))) == len(media[video_id].video.scenes)
     assert_nothing_to_do(run_snakemake(tmp_path, config, env=clean_env(**gcs_env)))
 
 
 @pytest.mark.slow
-def test_storage_down_mid_run_then_back(tmp_path, gcs_env, gcs_emulator):
+def test_storage_down_mid_run_then_back(tmp_path, demo_set, gcs_env, gcs_emulator):
     config = base_config(None, storage={"backend": "gcs"})
-    prepare(tmp_path, config)
+    prepare(tmp_path, demo_set)
     env = clean_env(**gcs_env)
     videos_dir = tmp_path / "output" / "videos"
     first_video = VIDEOS[0]
@@ -148,9 +169,13 @@ def test_storage_down_mid_run_then_back(tmp_path, gcs_env, gcs_emulator):
     for video_id in VIDEOS[1:]:
         folder = videos_dir / video_id
         assert not (folder / ".uploaded").exists()
-        assert (folder / "audio.mp3").exists() and (folder / "frames").is_dir()
+        assert (folder / "video.mp4").exists()  # kept for the next run
     failures = json.loads((tmp_path / "output" / "failures.json").read_text())
-    assert {f["video_id"] for f in failures if f["type"] == "upload"} == set(VIDEOS[1:])
+    uploads = [f for f in failures if f["type"] == "upload"]
+    # Each video's job failed twice (a try and Snakemake's retry), each after its own retries.
+    assert sorted((f["video_id"], f["attempt"]) for f in uploads) == sorted(
+        (video_id, attempt) for video_id in VIDEOS[1:] for attempt in (1, 2))
+    assert "failed after their retries" in down.stderr and VIDEOS[1] in down.stderr
     first_receipt = (videos_dir / first_video / ".uploaded").read_text()
 
     back = run_snakemake(tmp_path, config, env=env)
@@ -161,14 +186,15 @@ def test_storage_down_mid_run_then_back(tmp_path, gcs_env, gcs_emulator):
 
 
 @pytest.mark.slow
-def test_supabase_gives_the_same_rows_as_postgres(tmp_path, fake_web, postgres_server):
+def test_supabase_gives_the_same_rows_as_postgres(tmp_path, demo_set, fake_web,
+                                                  postgres_server):
     rows = {}
     for backend in ("postgres", "supabase"):
         workdir = tmp_path / backend
         workdir.mkdir()
         config = base_config(None, database={"backend": backend},
                              storage={"local_dir": "bucket"})
-        prepare(workdir, config)
+        prepare(workdir, demo_set)
         dsn = postgres_server.create_database()
         env = clean_env(DATABASE_URL=dsn)
         if backend == "supabase":
@@ -181,8 +207,8 @@ def test_supabase_gives_the_same_rows_as_postgres(tmp_path, fake_web, postgres_s
         assert result.returncode == 0, result.stderr[-3000:]
         rows[backend] = db_rows(dsn)
     assert rows["postgres"][1] == rows["supabase"][1] == expected_links()
-    strip = [row[:6] + row[7:] for row in rows["postgres"][0]]  # gcs_prefix: per workdir
-    assert strip == [row[:6] + row[7:] for row in rows["supabase"][0]]
+    strip = [row[:4] + row[5:6] + row[7:] for row in rows["postgres"][0]]  # prefix: per workdir
+    assert strip == [row[:4] + row[5:6] + row[7:] for row in rows["supabase"][0]]
     assert len(strip) == len(VIDEOS)
 
 
@@ -219,10 +245,10 @@ def test_whole_pipeline_against_the_fake_web(tmp_path, fake_web, gcs_env, gcs_em
         ocr = json.loads((folder / "ocr.json").read_text())
         ocr_lines = [item["text"].strip() for item in sorted(ocr["items"], key=lambda i: i["t"])
                      if item["text"].strip()]
-        assert row == (video_id, metadata["url"], metadata["author"], row[3],
+        assert row == (video_id, metadata["url"], metadata["author"], metadata["caption"],
                        (folder / "transcript.txt").read_text().strip(), "\n".join(ocr_lines),
                        f"gs://{BUCKET}/videos/{video_id}/", len(frames), True)
-        assert row[3]  # a title
+        assert metadata["caption"] == fake_web.catalog.videos[video_id].desc
         for name in ("video.mp4", "audio.mp3", "frames"):
             assert not (folder / name).exists()
 

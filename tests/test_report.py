@@ -8,9 +8,13 @@ import json
 import pandas as pd
 import zendriver
 
-from tiktok_research.accounting import finish_run
+from tiktok_research.accounting.summarise import summarise_after_failure
 from tiktok_research.config import load
+from tiktok_research.database import open_database
 from tiktok_research.files import atomic_write_json
+from tiktok_research.publish.rows import dataset_row, video_row
+from tiktok_research.queries import all_queries
+from tiktok_research.records import make_record, with_identity
 
 CHROMIUM_FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -29,36 +33,39 @@ def make_run(tmp_path):
                       [{"video_id": "202", "url": "http://h/@b/video/202", "query_index": 1,
                         "query": "lisbon cafes", "position": 1}])
     video = out / "videos" / "101"
-    atomic_write_json(video / "metadata.json", {
-        "video_id": "101", "url": "http://h/@a/video/101", "author": "a", "caption": "Ramen #food",
-        "hashtags": ["food"], "create_time": "2024-01-02T03:04:05Z", "play_count": 10,
-        "queries": [{"query_index": 0, "query": "ramen tokyo", "position": 1}]})
+    metadata = {"video_id": "101", "url": "http://h/@a/video/101", "author": "a",
+                "caption": "Ramen #food", "hashtags": ["food"],
+                "create_time": "2024-01-02T03:04:05Z", "play_count": 10}
+    atomic_write_json(video / "metadata.json", metadata)
     (video / "transcript.txt").write_text("The broth simmers for twelve hours.\n")
-    atomic_write_json(video / "transcript_timestamps.json",
-                      {"language": "en", "segments": [{"start": 0, "end": 2, "text": "x"}]})
-    atomic_write_json(video / "ocr.json", {"items": [
+    ocr = {"items": [
         {"frame": "002_t3.0s.jpg", "t": 3.0, "text": "Noodles", "confidence": 0.9},
         {"frame": "001_t0.0s.jpg", "t": 0.0, "text": "Rich broth", "confidence": 0.9}],
-        "scenes": 2, "engine": "local"})
+        "scenes": 2, "engine": "local"}
+    atomic_write_json(video / "ocr.json", ocr)
+    row = video_row("101", metadata, "The broth simmers for twelve hours.\n", ocr,
+                    "file:///b/videos/101/", 2, "2024-05-01T00:00:00Z")
     atomic_write_json(video / ".uploaded", {
-        "video_id": "101", "storage": {"backend": "local", "prefix": "file:///b/videos/101/"},
+        "video_id": "101", "outcome": "published",
+        "storage": {"backend": "local", "prefix": "file:///b/videos/101/"},
         "frames": {"available": 2, "published": 2}, "processed_at": "2024-05-01T00:00:00Z",
-        "database": {"links": [{"query_index": 0, "query": "ramen tokyo", "position": 1}]}})
-    atomic_write_json(out / "failures.json", [{
-        "timestamp": "2024-05-01T00:00:00Z", "type": "download", "query_index": 1,
-        "query": "lisbon cafes", "video_id": "202", "url": "http://h/@b/video/202",
-        "attempt": 1, "error": "CDN answered 403", "details": {}}])
-    for stage, key, seconds in (("download", "101", 2.5), ("process", "101", 1.25),
-                                ("steps/transcribe_audio", "101", 0.75), ("download", "202", 4.0)):
-        path = out / "benchmarks" / stage / f"{key}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:0{int(seconds)}\t100\n")
+        "row": row, "dataset_row": dataset_row(row, metadata, "en"),
+        "timings": {"download": 2.5, "transcribe_audio": 0.75, "ocr_frames": 0.5}})
+    database = open_database(config)
+    database.add_failures([with_identity(make_record(
+        "download", "CDN answered 403", query_index=1, query="lisbon cafes", video_id="202",
+        url="http://h/@b/video/202"))])
+    database.close()
     return config, out
+
+
+def summarise(config):
+    return summarise_after_failure(config, all_queries(config))
 
 
 def test_status_report_and_export(tmp_path):
     config, out = make_run(tmp_path)
-    finish_run(config)
+    summarise(config)
     progress = json.loads((out / "progress.json").read_text())
     assert progress["stats"]["success"] == 1
     assert progress["stats"]["download_failed"] == 1
@@ -72,6 +79,9 @@ def test_status_report_and_export(tmp_path):
     assert row["frame_count"] == 2 and row["author"] == "a" and row["hashtags"] == "#food"
     assert row["queries"] == "ramen tokyo" and row["transcript_language"] == "en"
     assert len(pd.read_csv(out / "dataset.csv")) == 1
+    failures = json.loads((out / "failures.json").read_text())
+    assert [(f["type"], f["video_id"], f["error"]) for f in failures] == [
+        ("download", "202", "CDN answered 403")]
 
 
 async def render(path):
@@ -93,14 +103,14 @@ async def render(path):
 
 def test_report_renders_in_headless_chromium(tmp_path):
     config, out = make_run(tmp_path)
-    finish_run(config)
+    summarise(config)
     plots, errors, title = asyncio.run(render(out / "report.html"))
     assert errors == []
-    assert plots >= 3  # outcomes per query, failures by type, time per stage
+    assert plots >= 3  # outcomes per query, failures by type, time per step
     assert "run report" in title
     text = (out / "report.html").read_text()
     assert "Slowest videos" in text and "CDN answered 403" in text
-    assert "transcribe_audio" in text  # the process job's steps
+    assert "transcribe_audio" in text and "ocr_frames" in text  # the steps of each video
 
 
 def test_status_command_prints_a_row_per_query_and_totals(tmp_path):

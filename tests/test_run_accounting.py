@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from support.workflow import REPO, SNAKEMAKE, base_config, run_snakemake, write_research_list
 
+from tiktok_research.config import config_arguments
 from tiktok_research.fakeweb.catalog import Catalog, make_video
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.queries import query_dir_name
-from tiktok_research.workflow_support import config_arguments
 
 pytestmark = pytest.mark.slow
 

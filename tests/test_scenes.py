@@ -8,8 +8,8 @@ import pytest
 from support import demo_media
 from support.demo_media import DemoMedia, DemoSet
 
-from tiktok_research.audio import MediaError
-from tiktok_research.scenes import list_frames, parse_frame_name, write_scene_frames
+from tiktok_research.errors import MediaError
+from tiktok_research.process.scenes import list_frames, parse_frame_name, write_scene_frames
 
 demo_set = demo_media.demo_set  # session fixtures
 demo_catalog_media = demo_media.demo_catalog_media

@@ -7,16 +7,12 @@ import json
 import httpx
 import pytest
 
-from tiktok_research.failures import read_failures
-from tiktok_research.search import (
-    SearchAuthError,
-    SearchError,
-    SerperClient,
-    links_from_response,
-    search_videos,
-    video_link,
-)
-from tiktok_research.search_stage import run_search
+from tiktok_research.errors import MissingSecret, SearchAuthError, SearchError
+from tiktok_research.registry import Job, Services, load_task
+from tiktok_research.runtime.host import execute
+from tiktok_research.search.job import run_search
+from tiktok_research.search.links import links_from_response, video_link
+from tiktok_research.search.serper import SerperClient, search_videos
 
 HOSTS = ["tiktok.com", "www.tiktok.com", "m.tiktok.com"]
 
@@ -144,11 +140,28 @@ def stage_config(web, tmp_path, **overrides):
 QUERY = {"index": 4, "query": "vegan meal prep for beginners", "meta": {}}
 
 
+def search_job(config, urls_path, attempt=1):
+    return Job(task="search", key="q", config=config, outputs={"urls": str(urls_path)},
+               params={"query": QUERY}, attempt=attempt)
+
+
+def run_task(job):
+    """The job as the runtime runs it: (what it raised or None, the failure records)."""
+    services = Services()
+    try:
+        execute(job, load_task("search"), services)
+    except Exception as error:  # noqa: BLE001 - the test looks at what was raised
+        return error, services.recorded
+    finally:
+        services.close()
+    return None, services.recorded
+
+
 def test_stage_writes_urls_json(fake_web, tmp_path, monkeypatch):
     monkeypatch.setenv("SERPER_API_KEY", "k")
     config = stage_config(fake_web, tmp_path, max_results=2)
     urls_path = tmp_path / "out" / "queries" / "q" / "urls.json"
-    run_search(QUERY, config, urls_path)
+    run_search(search_job(config, urls_path))
     entries = json.loads(urls_path.read_text())
     assert len(entries) == 2
     assert {"video_id", "url", "title", "position", "query_index", "query"} <= set(entries[0])
@@ -160,28 +173,50 @@ def test_stage_records_exhausted_search(fake_web, tmp_path, monkeypatch):
     fake_web.fail("serper", 500, times=None)
     config = stage_config(fake_web, tmp_path)
     urls_path = tmp_path / "out" / "queries" / "q" / "urls.json"
-    with pytest.raises(SearchError):
-        run_search(QUERY, config, urls_path, attempt=1)
+    error, records = run_task(search_job(config, urls_path, attempt=2))
+    assert isinstance(error, SearchError)
+    assert error.kind == "search" and error.retryable and error.reason == "exhausted"
     assert not urls_path.exists()
-    [record] = read_failures(tmp_path / "out")
-    assert record["type"] == "search"
+    [record] = records
+    assert record["type"] == "search" and record["attempt"] == 2
     assert record["query_index"] == 4 and record["query"] == QUERY["query"]
+    assert record["details"]["reason"] == "exhausted"
     assert "500" in record["error"] and "\n" not in record["error"]
+
+
+def test_stage_records_a_search_without_links(fake_web, tmp_path, monkeypatch):
+    # Results on hosts the config does not accept: zero links is a result, and is recorded.
+    monkeypatch.setenv("SERPER_API_KEY", "k")
+    config = stage_config(fake_web, tmp_path, **{"tiktok.hosts": ["tiktok.invalid"]})
+    urls_path = tmp_path / "out" / "queries" / "q" / "urls.json"
+    error, records = run_task(search_job(config, urls_path))
+    assert error is None
+    assert json.loads(urls_path.read_text()) == []
+    [record] = records
+    assert record["type"] == "search" and record["details"]["reason"] == "no_results"
+    assert record["details"]["requests"] >= 1
+    assert record["query_index"] == 4 and record["query"] == QUERY["query"]
 
 
 def test_stage_without_key_names_it_and_keeps_it_secret(fake_web, tmp_path, monkeypatch):
     monkeypatch.delenv("SERPER_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
     config = stage_config(fake_web, tmp_path)
-    with pytest.raises(Exception, match="SERPER_API_KEY"):
-        run_search(QUERY, config, tmp_path / "urls.json")
+    error, records = run_task(search_job(config, tmp_path / "urls.json"))
+    assert isinstance(error, MissingSecret) and not error.retryable
+    assert "SERPER_API_KEY" in str(error)
+    [record] = records
+    assert "SERPER_API_KEY" in record["error"]
     assert fake_web.requests_to("serper") == []
 
 
 def test_secret_never_reaches_failure_records(fake_web, tmp_path, monkeypatch):
     monkeypatch.setenv("SERPER_API_KEY", "invalid")  # the fake's bad key
     config = stage_config(fake_web, tmp_path)
-    with pytest.raises(SearchAuthError):
-        run_search(QUERY, config, tmp_path / "urls.json")
-    text = (tmp_path / "out" / "failures.json").read_text()
-    assert "SERPER_API_KEY" in text
+    error, records = run_task(search_job(config, tmp_path / "urls.json"))
+    assert isinstance(error, SearchAuthError) and not error.retryable
+    [record] = records
+    assert record["type"] == "search" and record["details"]["reason"] == "auth"
+    text = json.dumps(records)
+    assert "SERPER_API_KEY" in text  # the record names the key ...
+    assert "invalid" not in text  # ... never its value

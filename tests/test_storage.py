@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_research.config import MissingSecret
-from tiktok_research.storage import StorageError, file_md5, open_storage, video_key
-from tiktok_research.storage.gcs import GcsStorage
-from tiktok_research.storage.local import LocalStorage
+from tiktok_research.errors import MissingSecret, StorageError
+from tiktok_research.paths import object_key
+from tiktok_research.publish.storage import file_md5, open_storage
+from tiktok_research.publish.storage.gcs import GcsStorage
+from tiktok_research.publish.storage.local import LocalStorage
 
 BUCKET = "b"  # the emulator bucket of support.gcs (GCS_BUCKET in gcs_env)
 pytest_plugins = ["support.gcs"]  # the fixtures
@@ -28,10 +29,10 @@ def sample(tmp_path: Path) -> Path:
     return path
 
 
-def test_video_key_rejects_non_numeric_ids():
-    assert video_key("123", "frames/001_t0.0s.jpg") == "videos/123/frames/001_t0.0s.jpg"
+def test_object_key_rejects_non_numeric_ids():
+    assert object_key("123", "frames/001_t0.0s.jpg") == "videos/123/frames/001_t0.0s.jpg"
     with pytest.raises(ValueError):
-        video_key("../etc", "x")
+        object_key("../etc", "x")
 
 
 def test_local_upload_lays_out_like_the_bucket(tmp_path, sample):

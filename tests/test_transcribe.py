@@ -14,10 +14,16 @@ from support.demo_media import DemoMedia, DemoSet, normalise_words
 from support.workflow import bundled_whisper_model
 
 from tiktok_research import config as config_module
-from tiktok_research.audio import extract_audio
-from tiktok_research.failures import read_failures
-from tiktok_research.process_stage import OutputInvalid, run_transcribe_audio
-from tiktok_research.transcribe import TranscriptionError
+from tiktok_research.errors import OutputInvalid, TranscriptionError
+from tiktok_research.process.audio import extract_audio
+from tiktok_research.process.steps import (
+    ProcessOutputs,
+    ProcessSettings,
+    process_video,
+    step_transcribe,
+)
+from tiktok_research.process.transcribe import load_engine
+from tiktok_research.records import error_record
 
 demo_set = demo_media.demo_set  # session fixtures
 demo_catalog_media = demo_media.demo_catalog_media
@@ -34,17 +40,23 @@ def outputs_for(folder: Path) -> dict[str, Path]:
             "timestamps": folder / "transcript_timestamps.json"}
 
 
+def transcribe(config: dict, audio: Path, outputs: dict[str, Path], engine=None) -> dict:
+    """The process step `transcribe_audio` with the configured engine (loaded unless given)."""
+    return step_transcribe(engine or load_engine(config), audio, outputs["transcript"],
+                           outputs["timestamps"], config["min_transcript_chars"])
+
+
 def test_tiny_en_transcripts_match_the_spoken_script(demo_catalog_media: list[DemoMedia],
                                                       tmp_path: Path) -> None:
     config = job_config(tmp_path)
     speaking = [media for media in demo_catalog_media if media.video.script]
     assert len(speaking) >= 10
+    engine = load_engine(config)
     for media in speaking:
         folder = tmp_path / media.video.video_id
         audio = extract_audio(media.path, folder / "audio.mp3")
         outputs = outputs_for(folder)
-        run_transcribe_audio(media.video.video_id, config, inputs={"audio": audio},
-                             outputs=outputs)
+        transcribe(config, audio, outputs, engine)
 
         transcript = outputs["transcript"].read_text(encoding="utf-8")
         error_rate = jiwer.wer(normalise_words(media.video.script), normalise_words(transcript))
@@ -58,33 +70,51 @@ def test_tiny_en_transcripts_match_the_spoken_script(demo_catalog_media: list[De
         for segment in segments:
             assert 0 <= segment["start"] <= segment["end"] <= media.video.duration, segment
         assert " ".join(s["text"] for s in segments) == transcript.strip()
-    assert read_failures(tmp_path / "output") == []
 
 
-def test_no_speech_is_a_recorded_validation_failure_with_no_files(demo_set: DemoSet,
-                                                                  tmp_path: Path) -> None:
+def test_no_speech_is_a_validation_verdict_with_no_files(demo_set: DemoSet,
+                                                         tmp_path: Path) -> None:
     config = job_config(tmp_path)
     media = demo_set.quiet
     folder = tmp_path / media.video.video_id
     audio = extract_audio(media.path, folder / "audio.mp3")
-    with pytest.raises(OutputInvalid, match="min_transcript_chars"):
-        run_transcribe_audio(media.video.video_id, config, inputs={"audio": audio},
-                             outputs=outputs_for(folder), attempt=2)
+    with pytest.raises(OutputInvalid, match="min_transcript_chars") as caught:
+        transcribe(config, audio, outputs_for(folder))
     assert sorted(p.name for p in folder.iterdir()) == ["audio.mp3"]
-    [record] = read_failures(tmp_path / "output")
+    error = caught.value
+    assert (error.kind, error.reason, error.outcome) == (
+        "validate", "empty_transcript", "processing_failed")
+    assert not error.retryable
+    # The record the runtime makes of it.
+    record = error_record(error, {"video_id": media.video.video_id}, attempt=2,
+                          default_type="process")
     assert record["type"] == "validate"
     assert record["video_id"] == media.video.video_id
     assert record["attempt"] == 2
     assert record["details"]["reason"] == "empty_transcript"
+    assert record["details"]["outcome"] == "processing_failed"
 
 
-def test_a_model_that_cannot_be_loaded_fails_clearly(tmp_path: Path) -> None:
+def test_a_model_that_cannot_be_loaded_fails_clearly(demo_set: DemoSet, tmp_path: Path) -> None:
     config = job_config(tmp_path, whisper_model=str(tmp_path / "no-such-model"))
-    audio = tmp_path / "audio.mp3"
-    with pytest.raises(TranscriptionError, match="cannot load model"):
-        run_transcribe_audio("123", config, inputs={"audio": audio},
-                             outputs=outputs_for(tmp_path))
-    assert read_failures(tmp_path / "output")[0]["details"]["step"] == "transcribe_audio"
+    with pytest.raises(TranscriptionError, match="cannot load model") as caught:
+        load_engine(config)
+    assert caught.value.kind == "process"
+    assert str(tmp_path / "no-such-model") in str(caught.value)
+    # Processing a video: the error names the step it failed in; no transcript is written.
+    outputs = ProcessOutputs(tmp_path / "audio.mp3", tmp_path / "frames",
+                             tmp_path / "transcript.txt", tmp_path / "transcript_timestamps.json",
+                             tmp_path / "ocr.json")
+
+    def no_ocr():
+        raise AssertionError("the OCR engine is asked for after a failed transcription")
+
+    with pytest.raises(TranscriptionError, match="cannot load model") as caught:
+        process_video("123", demo_set.speaking[1].path, outputs,
+                      ProcessSettings.from_config(config), transcriber=lambda: load_engine(config),
+                      ocr_engine=no_ocr)
+    assert caught.value.details["step"] == "transcribe_audio"
+    assert not outputs.transcript.exists() and not outputs.timestamps.exists()
 
 
 def write_random_whisper_checkpoint(path: Path) -> Path:
@@ -115,7 +145,7 @@ def test_openai_whisper_engine_runs_end_to_end_on_a_random_checkpoint(demo_set: 
     config = job_config(tmp_path, whisper_model=str(checkpoint), min_transcript_chars=0,
                         transcribe={"engine": "openai-whisper"})
     outputs = outputs_for(tmp_path)
-    run_transcribe_audio("123", config, inputs={"audio": clip}, outputs=outputs)
+    transcribe(config, clip, outputs)
 
     timestamps = json.loads(outputs["timestamps"].read_text(encoding="utf-8"))
     assert timestamps["engine"] == "openai-whisper"

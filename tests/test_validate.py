@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_research.validate import validate_outputs
+from tiktok_research.process.validate import validate_outputs
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The persistent worker: a job's function runs there with the job's log and failure records,
-fails with the same one line, and the worker stops with the run that started it."""
+"""The persistent worker: a job runs there with the job's log and failure records, fails with
+the same one line, and the worker stops with the run that started it."""
 
 from __future__ import annotations
 
@@ -14,23 +14,19 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tiktok_research.failures import read_failures
-from tiktok_research.worker import (
-    RUN_ENV,
-    RUN_LOCK,
-    WorkerJobFailed,
-    run_id,
+from tiktok_research.accounting.summarise import read_failures
+from tiktok_research.errors import ProcessError, WorkerJobFailed
+from tiktok_research.procs import process_name
+from tiktok_research.registry import Job
+from tiktok_research.runtime.run import RUN_ENV, RUN_LOCK
+from tiktok_research.runtime.worker import (
     run_in_worker,
     stop_worker,
     worker_address,
     worker_pid,
 )
 
-DOWNLOAD = "tiktok_research.download_stage:run_download"
-CONFIG = {"output_dir": "output", "workers": 1,
-          "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
-                     "page_timeout_seconds": 5, "backoff_seconds": 0.05,
-                     "profiles_dir": "profiles"}}
+CONFIG = {"output_dir": "output", "workers": 1}
 
 
 def alive(pid: int) -> bool:
@@ -65,39 +61,46 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     stop_worker()
 
 
-def download_job(video_id: str) -> None:
-    run_in_worker(f"output/logs/download/{video_id}.log", DOWNLOAD, video_id, CONFIG,
-                  video_path=f"output/videos/{video_id}/video.mp4",
-                  meta_path=f"output/videos/{video_id}/metadata.json", attempt=2)
+def process_job(video_id: str) -> None:
+    """A process job whose metadata.json is missing: it fails at once, as a job would."""
+    run_in_worker(Job(task="process", key=video_id, config=CONFIG, attempt=2,
+                      inputs={"video": f"output/videos/{video_id}/video.mp4",
+                              "meta": f"output/videos/{video_id}/metadata.json"},
+                      log=f"output/logs/process/{video_id}.log"))
+
+
+def failures(workdir: Path) -> list[dict]:
+    return read_failures({"output_dir": str(workdir / "output")})
 
 
 def test_a_job_fails_in_the_worker_as_it_would_in_its_own_process(run_dir) -> None:
     workdir, _lock = run_dir
-    with pytest.raises(WorkerJobFailed, match=r"^no urls.json lists video 123$"):
-        download_job("123")
+    with pytest.raises(WorkerJobFailed,
+                       match=r"^output/videos/123/metadata.json is not a JSON object$"):
+        process_job("123")
     pid = worker_pid()
     assert pid and pid != os.getpid()
-    # The worker wrote the failure record and the traceback to the job's log.
-    [record] = read_failures(workdir / "output")
-    assert (record["type"], record["video_id"], record["attempt"]) == ("download", "123", 2)
-    log_text = (workdir / "output/logs/download/123.log").read_text()
-    assert "LookupError: no urls.json lists video 123" in log_text
+    # The worker stored the failure record and wrote the traceback to the job's log.
+    [record] = failures(workdir)
+    assert (record["type"], record["video_id"], record["attempt"]) == ("process", "123", 2)
+    log_text = (workdir / "output/logs/process/123.log").read_text()
+    assert "ProcessError: output/videos/123/metadata.json is not a JSON object" in log_text
     # A second job goes to the same worker; its records go to its own log only.
     with pytest.raises(WorkerJobFailed, match="456"):
-        download_job("456")
+        process_job("456")
     assert worker_pid() == pid
-    assert "456" not in log_text and "456" in (workdir / "output/logs/download/456.log").read_text()
+    assert "456" not in log_text and "456" in (workdir / "output/logs/process/456.log").read_text()
 
 
-def test_only_the_listed_tasks_run_in_the_worker(run_dir) -> None:
-    with pytest.raises(ValueError, match="not a worker task"):
-        run_in_worker(None, "os:system", "true")
+def test_only_registered_tasks_run_in_the_worker(run_dir) -> None:
+    with pytest.raises(WorkerJobFailed, match="no task 'os:system' is registered"):
+        run_in_worker(Job(task="os:system", key="true", config=CONFIG))
 
 
 def test_the_worker_stops_when_the_run_is_over(run_dir) -> None:
     _workdir, lock = run_dir
     with pytest.raises(WorkerJobFailed):
-        download_job("1")
+        process_job("1")
     pid = worker_pid()
     assert pid is not None
     lock.release()  # the Snakemake run ended without saying so (killed)
@@ -107,25 +110,25 @@ def test_the_worker_stops_when_the_run_is_over(run_dir) -> None:
 
 def test_stop_worker_ends_it_and_the_next_job_starts_a_new_one(run_dir) -> None:
     with pytest.raises(WorkerJobFailed):
-        download_job("1")
+        process_job("1")
     first = worker_pid()
     assert first is not None and stop_worker()
     assert wait_gone(first)
     with pytest.raises(WorkerJobFailed):
-        download_job("2")
+        process_job("2")
     second = worker_pid()
     assert second is not None and second != first
 
 
 def test_a_killed_worker_is_replaced_by_the_next_job(run_dir) -> None:
     with pytest.raises(WorkerJobFailed):
-        download_job("1")
+        process_job("1")
     first = worker_pid()
     assert first is not None
     os.kill(first, signal.SIGKILL)  # e.g. a native crash on a hostile file
     assert wait_gone(first)
-    with pytest.raises(WorkerJobFailed, match="no urls.json lists video 2"):
-        download_job("2")
+    with pytest.raises(WorkerJobFailed, match="videos/2/metadata.json"):
+        process_job("2")
     second = worker_pid()
     assert second is not None and second != first
 
@@ -144,27 +147,27 @@ def test_a_job_whose_worker_keeps_dying_runs_the_function_itself(run_dir) -> Non
     thread.start()
     try:
         # In this process now: the stage's own exception, not the worker's one line.
-        with pytest.raises(LookupError, match="no urls.json lists video 9"):
-            download_job("9")
+        with pytest.raises(ProcessError, match="videos/9/metadata.json is not a JSON object"):
+            process_job("9")
     finally:
         thread.join()
         listener.close()
-    [record] = read_failures(workdir / "output")
+    [record] = failures(workdir)
     assert record["video_id"] == "9"
 
 
 def test_a_runs_worker_ends_with_that_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each Snakemake run names itself in its jobs' environment (workflow_support.mark_run);
+    """Each Snakemake run names itself in its jobs' environment (runtime.run.mark_run);
     its worker is its own and stops when the run's process is gone, even with no run lock."""
     monkeypatch.chdir(tmp_path)
     run = subprocess.Popen(["sleep", "60"])  # stands in for the run's main process
     try:
-        monkeypatch.setenv(RUN_ENV, run_id(run.pid) or "")
+        monkeypatch.setenv(RUN_ENV, process_name(run.pid) or "")
         with pytest.raises(WorkerJobFailed):
-            download_job("1")
+            process_job("1")
         pid = worker_pid()
         assert pid is not None
-        monkeypatch.setenv(RUN_ENV, run_id(os.getpid()) or "")
+        monkeypatch.setenv(RUN_ENV, process_name(os.getpid()) or "")
         assert worker_pid() is None  # another run does not reach it
         run.kill()
         run.wait()

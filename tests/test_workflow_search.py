@@ -43,14 +43,15 @@ def test_search_only_writes_urls_and_second_run_does_nothing(fake_web, tmp_path)
         assert all(entry["url"].endswith("/video/" + entry["video_id"]) for entry in entries)
     assert not (tmp_path / "output" / "videos").exists()
     # The searches ran in the persistent worker, which stopped when the run ended.
-    worker_log = (tmp_path / ".snakemake" / "log" / "tiktok-research-worker.log").read_text()
-    assert worker_log.count("listening on") == 1, worker_log
-    assert "stopping: the run ended" in worker_log, worker_log
-    pid = int(worker_log.split("worker ", 1)[1].split()[0])
+    log_path = tmp_path / ".snakemake" / "log" / "tiktok-research-worker.log"
+    pid = int(log_path.read_text().split("worker ", 1)[1].split()[0])
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists()
+    worker_log = log_path.read_text()
+    assert worker_log.count("listening on") == 1, worker_log
+    assert "stopping: the Snakemake run that started it is gone" in worker_log, worker_log
     requests_before = len(fake_web.requests_to("serper"))
     second = run_snakemake(tmp_path, config)
     assert second.returncode == 0
@@ -68,11 +69,11 @@ def test_search_failure_is_recorded_and_retried_next_run(fake_web, tmp_path):
     assert not (folder / "urls.json").exists()
     records = json.loads((tmp_path / "output" / "failures.json").read_text())
     assert [r["type"] for r in records] == ["search"]
-    status = json.loads((folder / "status.json").read_text()) if folder.exists() else None
+    assert not folder.exists()  # nothing was found, so no folder was made
     progress = json.loads((tmp_path / "output" / "progress.json").read_text())
     assert progress["stats"]["search_failed"] == 1
-    if status is not None:
-        assert status["status"] == "search_failed"
+    assert "stopped after" not in failed.stderr
+    assert "0 video(s) failed" in failed.stderr
     fake_web.clear_faults()
     again = run_snakemake(tmp_path, config)
     assert again.returncode == 0, again.stderr[-3000:]

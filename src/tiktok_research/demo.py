@@ -63,15 +63,17 @@ def main() -> int:
     print_status(config, console)
     output = PROJECT_ROOT / DEMO_OUTPUT
     console.print(f"\nWorkflow finished in {elapsed:.0f} s (exit code {result.returncode}; "
-                  "a non-zero code means some videos failed or were unavailable — see above).")
+                  "non-zero means some videos failed after their retries and will be tried "
+                  "again by the next run).")
     console.print(f"Report:   {output / 'report.html'}")
     console.print(f"Dataset:  {output / 'dataset.parquet'}, {output / 'dataset.csv'}")
     console.print(f"Videos:   {output / 'videos'}  (published copies: {output / 'bucket'})")
     console.print(f"Database: {output / 'research.sqlite'}   Failures: {output / 'failures.json'}")
     console.print(f"Status table again: make status OUTPUT={DEMO_OUTPUT}")
-    console.print("Run `make demo` again: finished videos are skipped, failed ones retried "
-                  "(the demo's video without an audio track and the one without speech fail "
-                  "validation by design, SPEC §5.3).")
+    console.print("By design the demo has a private video and a photo post (unavailable), and "
+                  "a video without an audio track and one without speech (processing_failed "
+                  "after one reprocessing): each ends in its receipt, so `make demo` again has "
+                  "nothing to do.")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Build what the process stage leaves behind for one video, for testing publish on its own.
 
-Files are real: an MP3 made by ffmpeg, JPEG frames, JSON shaped as SPEC §4 says. Query
+Files are real: an MP3 made by ffmpeg, JPEG frames, JSON shaped as the output tree documents it. Query
 folders with `urls.json` can be written too, so that links and the workflow's targets exist.
 """
 
@@ -16,7 +16,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tiktok_research.process_stage import SETTINGS_MARK, settings_digest
 from tiktok_research.queries import query_dir_name
 
 
@@ -38,10 +37,8 @@ def frame_jpeg(index: int) -> bytes:
 
 def make_processed_video(output_dir: Path, video_id: str, *, frames: int = 5,
                          with_video: bool = True, transcript: str | None = None,
-                         author: str = "tester", settings: dict | None = None) -> Path:
-    """`output_dir/videos/{video_id}/` with every file publish needs, inputs older than outputs;
-    with `settings` (a full config), marked as processed under them, so that the process job
-    reuses the files and only publishes."""
+                         author: str = "tester") -> Path:
+    """`output_dir/videos/{video_id}/` with every file publish needs, inputs older than outputs."""
     folder = output_dir / "videos" / video_id
     (folder / "frames").mkdir(parents=True, exist_ok=True)
     meta = {"video_id": video_id, "url": f"https://www.tiktok.com/@{author}/video/{video_id}",
@@ -68,8 +65,6 @@ def make_processed_video(output_dir: Path, video_id: str, *, frames: int = 5,
     (folder / "transcript_timestamps.json").write_text(
         json.dumps({"language": "en", "segments": [{"start": 0.0, "end": 1.0, "text": text}]}),
         encoding="utf-8")
-    if settings is not None:
-        (folder / SETTINGS_MARK).write_text(settings_digest(settings), encoding="utf-8")
     return folder
 
 

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.config import bundled_whisper_model
-from tiktok_research.workflow_support import config_arguments
+from tiktok_research.config import bundled_whisper_model, config_arguments
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

@@ -106,11 +106,30 @@ def read_failures(config: dict[str, Any]) -> list[dict[str, Any]]:
             database.close()
 
 
+def with_queries(failures: list[dict[str, Any]],
+                 statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of a video's jobs, which know no query, with the queries that found the
+    video: the first one in list order, and all of them in `details.queries`."""
+    found_by: dict[str, list[tuple[int, str]]] = {}
+    for status in sorted(statuses, key=lambda s: s["index"]):
+        for video_id in status.get("videos") or {}:
+            found_by.setdefault(video_id, []).append((status["index"], status["query"]))
+    enriched = []
+    for record in failures:
+        queries = found_by.get(str(record.get("video_id")))
+        if queries and record.get("query_index") is None:
+            record = {**record, "query_index": queries[0][0], "query": queries[0][1],
+                      "details": {**(record.get("details") or {}),
+                                  "queries": [index for index, _text in queries]}}
+        enriched.append(record)
+    return enriched
+
+
 def write_summary(config: dict[str, Any], outputs: dict[str, str],
                   statuses: list[dict[str, Any]], videos: list[dict[str, Any]]) -> dict:
     """progress.json, failures.json, the report and the export, each tried even if another
     fails (a broken report never hides the status)."""
-    failures = read_failures(config)
+    failures = with_queries(read_failures(config), statuses)
     progress = progress_summary(statuses)
     steps = (
         ("progress", lambda: atomic_write_json(outputs["progress"], progress)),

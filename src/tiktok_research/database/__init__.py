@@ -79,13 +79,13 @@ def schema_sql() -> str:
 
 
 def upsert_statement(table: str, columns: tuple[str, ...], key: tuple[str, ...],
-                     placeholder: str) -> str:
+                     placeholder: str, update: bool = True) -> str:
     """`INSERT ... ON CONFLICT (key) DO UPDATE` — the same text runs on SQLite and PostgreSQL.
 
     Names come from the constants above, never from data.
     """
     updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in key)
-    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    action = f"DO UPDATE SET {updates}" if updates and update else "DO NOTHING"
     return (f"INSERT INTO {table} ({', '.join(columns)}) "
             f"VALUES ({', '.join([placeholder] * len(columns))}) "
             f"ON CONFLICT ({', '.join(key)}) {action}")
@@ -112,7 +112,7 @@ class SqlUpserts:
     def add_failures(self, records: list[dict[str, Any]]) -> None:
         if records:
             statement = upsert_statement(FAILURES_TABLE, FAILURE_COLUMNS, FAILURE_KEY,
-                                         self.placeholder)
+                                         self.placeholder, update=False)
             rows = [failure_row(record) for record in records]
             self._write(statement, [tuple(row[c] for c in FAILURE_COLUMNS) for row in rows])
 

@@ -58,9 +58,11 @@ class SupabaseDatabase:
         key = require_secret("SUPABASE_KEY", "the supabase database backend")
         return cls(url, key)
 
-    def _upsert(self, table: str, rows: list[dict[str, Any]], key: tuple[str, ...]) -> None:
+    def _upsert(self, table: str, rows: list[dict[str, Any]], key: tuple[str, ...],
+                ignore_duplicates: bool = False) -> None:
         try:
-            self.client.table(table).upsert(rows, on_conflict=",".join(key)).execute()
+            self.client.table(table).upsert(rows, on_conflict=",".join(key),
+                                            ignore_duplicates=ignore_duplicates).execute()
         except APIError as error:
             raise _database_error(table, error) from None
         except httpx.HTTPError as error:
@@ -76,7 +78,7 @@ class SupabaseDatabase:
     def add_failures(self, records: list[dict[str, Any]]) -> None:
         if records:
             self._upsert(FAILURES_TABLE, [failure_row(record) for record in records],
-                         FAILURE_KEY)
+                         FAILURE_KEY, ignore_duplicates=True)
 
     def failures(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

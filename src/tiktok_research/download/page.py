@@ -240,7 +240,8 @@ def _count(stats: dict[str, Any], stats_v2: dict[str, Any], name: str) -> int | 
 
 def build_metadata(item: dict[str, Any], *, video_id: str, url: str,
                    downloaded_at: str) -> dict[str, Any]:
-    """`metadata.json` for a downloaded video (field names: SPEC §5.2)."""
+    """`metadata.json` for a downloaded video: the author, caption, hashtags, times, size,
+    counts, music, location and stickers the page gives."""
     author = item.get("author") or {}
     video = item.get("video") or {}
     music = item.get("music") or {}

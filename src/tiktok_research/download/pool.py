@@ -102,7 +102,7 @@ class BrowserPool:
 
     A download takes a slot whose browser runs and is free; only when none frees up within
     `NEW_BROWSER_WAIT` seconds does it start another browser on another slot (at most
-    `workers`): a start costs about 1.2 CPU-s, more than many downloads from a fast site, while
+    `workers`): a browser start costs more CPU than many downloads from a fast site, while
     downloads that take seconds soon have every browser running. A slot's browser is restarted
     after any failure but an unavailable video, when the settings change, and every `MAX_USES`
     videos. Slots and profiles are the same lock files and directories as `download_video`'s.

@@ -1,7 +1,7 @@
 """Audio extraction: the video's sound track as `audio.mp3` (ffmpeg), or a clear error.
 
 The streams are listed in-process with PyAV (FFmpeg's libavformat, which faster-whisper reads
-audio with) rather than by an ffprobe process: 2 ms a file instead of 50 ms.
+audio with) rather than by an ffprobe process, which costs more than the listing itself.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.errors import OutputInvalid
+from tiktok_research.errors import OutputInvalid, PipelineError
 from tiktok_research.files import atomic_write_json
 from tiktok_research.process.audio import extract_audio
 from tiktok_research.process.ocr import OcrEngine, ocr_frames
@@ -57,6 +57,8 @@ def timed(step: str, video_id: str, timings: dict[str, float]) -> Iterator[None]
     try:
         yield
     except Exception as error:
+        if isinstance(error, PipelineError):
+            error.details.setdefault("step", step)
         log.error("%s failed for %s: %s", step, video_id, error)
         raise
     timings[step] = round(time.monotonic() - started, 4)

@@ -1,4 +1,4 @@
-"""Validation of a video's derived files before they are published (SPEC §5.3).
+"""Validation of a video's derived files before they are published.
 
 `validate_outputs` answers a list of problems, empty when everything is there: transcript of at
 least `min_transcript_chars` characters, `ocr.json` valid JSON with an `items` array, audio and

@@ -88,10 +88,11 @@ def end_without_publishing(job: Job, outcome: str, reason: str, **facts: Any) ->
 
 def run_process_and_publish(job: Job) -> dict[str, Any]:
     video_id, config = job.key, job.config
+    job.context.update(video_id=video_id)
     metadata = read_json(job.inputs["meta"])
     if not isinstance(metadata, dict):
         raise ProcessError(f"{job.inputs['meta']} is not a JSON object", reason="bad_metadata")
-    job.context.update(video_id=video_id, url=metadata.get("url"))
+    job.context.update(url=metadata.get("url"))
     unavailable = metadata.get("unavailable")
     if isinstance(unavailable, dict):
         return end_without_publishing(job, "unavailable", str(unavailable.get("reason")),

@@ -1,12 +1,10 @@
 """Local OCR with RapidOCR (ONNX Runtime; models ship with `rapidocr-onnxruntime`, offline).
 
 Frames are shrunk to at most 736 px on their long side and text is detected at that size:
-RapidOCR's default (`limit_type: min`) would scale the short side back up to 736, so a 414x736
-frame was detected at 736x1312, at four times the cost, and it found no more text (overlays
-read as exactly on the demo frames, better word spacing on small 22-64 px captions). The 180°
-angle classifier is skipped. ONNX Runtime gets one thread per session: the process stage runs
-two jobs on two cores, and a second spinning thread there doubled the CPU time for no gain in
-wall time.
+RapidOCR's default (`limit_type: min`) would scale the short side back up to 736, so a
+portrait frame would be detected at several times the pixels without finding more text. The
+180° angle classifier is skipped. ONNX Runtime gets one thread per session (`ocr.threads`):
+videos are processed side by side, one per core.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """faster-whisper (CTranslate2) engine: int8 on CPU by default; a model name or a local dir.
 
-One CPU thread by default: with tiny.en on the two-core machine, CTranslate2's default of four
-threads was slower in wall time (0.72 against 0.60 s per 15-30 s video) and used 30 % more
-CPU, and two jobs may run at once.
+One CPU thread per video by default (`transcribe.cpu_threads`): videos are transcribed side by
+side, one per core, and more threads per video only make them compete (`make bench` measures
+it).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_research.tiktok_page import (
+from tiktok_research.download.page import (
     as_int,
     build_metadata,
     candidate_urls,
@@ -34,7 +34,6 @@ def metadata_of(html: str) -> dict:
     outcome = parse_page(html, VIDEO_ID)
     assert outcome.status == "ok", outcome
     return build_metadata(outcome.item, video_id=VIDEO_ID, url="https://www.tiktok.com/@x/video/1",
-                          queries=[{"query_index": 0, "query": "q", "position": 1}],
                           downloaded_at="2026-01-01T00:00:00Z")
 
 
@@ -57,7 +56,6 @@ EXPECTED = {
     "music_title": "original sound",
     "music_author": "hoomy",
     "location": "US",
-    "queries": [{"query_index": 0, "query": "q", "position": 1}],
     "downloaded_at": "2026-01-01T00:00:00Z",
 }
 
@@ -69,6 +67,7 @@ def test_video_pages_give_the_same_metadata(name):
     for key, value in EXPECTED.items():
         assert metadata[key] == value, key
     assert metadata["stickers"] == ["on-screen sticker text"]
+    assert "queries" not in metadata  # the per-query summary is the one writer of those
 
 
 def test_candidate_urls_follow_the_spec_order():
@@ -129,7 +128,7 @@ def _universal(payload) -> str:
 
 
 def test_hostile_page_shapes_never_crash_the_parser():
-    from tiktok_research.tiktok_page import parse_page
+    from tiktok_research.download.page import parse_page
 
     shapes = [
         {"__DEFAULT_SCOPE__": []},
@@ -147,7 +146,7 @@ def test_hostile_page_shapes_never_crash_the_parser():
 
 
 def test_a_page_carrying_another_video_is_not_saved_under_this_id():
-    from tiktok_research.tiktok_page import parse_page
+    from tiktok_research.download.page import parse_page
 
     item = {"id": "999", "video": {"playAddr": "https://cdn.example/v.mp4"}}
     page = _universal({"__DEFAULT_SCOPE__": {"webapp.video-detail": {
