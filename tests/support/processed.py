@@ -1,7 +1,8 @@
 """Build what the process stage leaves behind for one video, for testing publish on its own.
 
-Files are real: an MP3 made by ffmpeg, JPEG frames, JSON shaped as the output tree documents it. Query
-folders with `urls.json` can be written too, so that links and the workflow's targets exist.
+Files are real: an MP3 made by ffmpeg, JPEG frames, JSON shaped as the output tree documents
+it. Query folders with `urls.json` can be written too, so that links and the workflow's targets
+exist.
 """
 
 from __future__ import annotations
