@@ -182,7 +182,7 @@ def collect_statuses(config: dict[str, Any], queries: list[Query]
     statuses, videos = [], []
     for query in queries:
         summary = read_json(tree.status(query.dirname))
-        document = read_json(Path(tree.query_dir(query.dirname)) / "videos.json")
+        document = read_json(tree.query_videos(query.dirname))
         if Path(tree.links(query.dirname)).exists() and isinstance(summary, dict) \
                 and isinstance(document, dict):
             statuses.append(summary)

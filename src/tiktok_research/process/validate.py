@@ -13,8 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-REQUIRED = {"transcript": "transcript.txt", "ocr": "ocr.json", "audio": "audio.mp3",
-            "meta": "metadata.json"}
+from tiktok_research.paths import VIDEO_FILES
+
+# Input name → the file's role in the video's folder.
+REQUIRED = {"transcript": VIDEO_FILES["transcript"], "ocr": VIDEO_FILES["ocr"],
+            "audio": VIDEO_FILES["audio"], "meta": VIDEO_FILES["metadata"]}
 
 
 def _load_json(path: Path) -> tuple[Any, str | None]:

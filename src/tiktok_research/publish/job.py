@@ -31,6 +31,7 @@ from tiktok_research.files import (
     atomic_write_text,
     read_json,
 )
+from tiktok_research.paths import VIDEO_FILES
 from tiktok_research.process.engines import OCR, TRANSCRIBER
 from tiktok_research.process.steps import ProcessOutputs, ProcessSettings, process_video
 from tiktok_research.process.validate import validate_outputs
@@ -55,7 +56,8 @@ def work_paths(job: Job) -> Iterator[ProcessOutputs]:
                              outputs["timestamps"], outputs["ocr"])
         return
     with tempfile.TemporaryDirectory(prefix=f"tiktok-research-{job.key}-") as scratch:
-        yield ProcessOutputs(Path(scratch) / "audio.mp3", Path(scratch) / "frames",
+        yield ProcessOutputs(Path(scratch) / VIDEO_FILES["audio"],
+                             Path(scratch) / VIDEO_FILES["frames"],
                              outputs["transcript"], outputs["timestamps"], outputs["ocr"])
 
 
