@@ -5,8 +5,6 @@ rest from it, and the published layout (object keys in the bucket) uses the same
 A method given a wildcard (`"{video_id}"`) returns the rule's pattern.
 
     {output_dir}/
-      config/{digest}.json                          save_config: the validated config, as the
-                                                    per-video jobs read it
       queries/{qdir}/urls.json                      search_videos (checkpoint)
       queries/{qdir}/status.json, links.json, videos.json
                                                     summarise_query
@@ -90,9 +88,6 @@ class OutputTree:
         return self.video_file(video_id, "receipt")
 
     # --- per run ---
-    def job_config(self, digest: str) -> str:
-        return self._join("config", f"{digest}.json")
-
     def failures(self) -> str:
         return self._join("failures.json")
 
