@@ -23,7 +23,6 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 from tiktok_research.records import error_record
@@ -156,6 +155,8 @@ class Job:
 
 def load_task(name: str) -> Task:
     """The task registered under `name` (its stage is imported now)."""
+    from importlib.metadata import entry_points  # on use: a job command hands its job over
+
     found = entry_points(group=TASK_GROUP, name=name)
     if not found:
         known = ", ".join(sorted(point.name for point in entry_points(group=TASK_GROUP)))
@@ -168,4 +169,6 @@ def load_task(name: str) -> Task:
 
 
 def task_names() -> list[str]:
+    from importlib.metadata import entry_points
+
     return sorted(point.name for point in entry_points(group=TASK_GROUP))

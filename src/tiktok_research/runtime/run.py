@@ -8,14 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from tiktok_research.procs import process_name
 
 RUN_ENV = "TIKTOK_RESEARCH_RUN"
 RUN_LOCK = Path(".snakemake") / "tiktok-research-run.lock"
 
-_RUN_LOCK: FileLock | None = None  # held for the life of the main Snakemake process
+_RUN_LOCK = None  # a FileLock held for the life of the main Snakemake process
 
 
 def mark_run() -> str:
@@ -34,6 +32,8 @@ def clear_stale_locks(workdir: str | Path = ".") -> bool:
     take it, no other run is alive here, and any Snakemake lock files are stale.
     """
     global _RUN_LOCK
+    from filelock import FileLock, Timeout
+
     state = Path(workdir) / ".snakemake"
     state.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(Path(workdir) / RUN_LOCK))

@@ -43,7 +43,6 @@ from tiktok_research.errors import WorkerJobFailed, WorkerUnavailable
 from tiktok_research.procs import named_process_alive
 from tiktok_research.records import one_line
 from tiktok_research.registry import Host, Job, load_task, task_names
-from tiktok_research.runtime.host import RunServices, available_cpus, execute, execute_here
 from tiktok_research.runtime.logs import job_log, route_package_logs
 from tiktok_research.runtime.run import RUN_ENV, RUN_LOCK
 
@@ -144,6 +143,8 @@ def run_in_worker(job: Job) -> None:
             raise WorkerJobFailed(answer.get("error") or "the job failed in the worker")
         return
     log.warning("the persistent worker is unavailable (%r); running the job here", problem)
+    from tiktok_research.runtime.host import execute_here
+
     execute_here(job)
 
 
@@ -193,6 +194,8 @@ class Worker:
     """The server: one thread per job; resources shared through one `RunServices`."""
 
     def __init__(self, address: Path) -> None:
+        from tiktok_research.runtime.host import RunServices, available_cpus
+
         route_package_logs()
         self.services = RunServices(Host(parallel=available_cpus()))
         self.address = address
@@ -247,7 +250,7 @@ class Worker:
                     # Two jobs of one key never overlap (a killed run's job may still run).
                     with self.key_locks[f"{job.task}:{job.key}"]:
                         started = time.monotonic()
-                        execute(job, task, self.services)
+                        self.execute(job, task)
                     log.info("%s %s ran in the worker in %.2f s", job.task, job.key,
                              time.monotonic() - started)
                 except Exception as error:
@@ -258,6 +261,11 @@ class Worker:
             with self.lock:
                 self.active -= 1
                 self.last_job = time.monotonic()
+
+    def execute(self, job: Job, task: Any) -> None:
+        from tiktok_research.runtime.host import execute
+
+        execute(job, task, self.services)
 
     def warm_up(self, config: dict[str, Any]) -> None:
         """Open every registered task's warm resources in the background, once, while the
