@@ -21,5 +21,9 @@ rule all:
     default_target: True
 
 
+onsuccess:
+    check_run_finished()
+
+
 onerror:
     summarise_failed_run()

@@ -183,3 +183,13 @@ def summarise_failed_run():
     print(f"tiktok-research: {len(failed)} video(s) failed after their retries"
           + (f": {', '.join(failed[:20])}{' …' if len(failed) > 20 else ''}" if failed else "")
           + f"; see {TREE.failures()} and {TREE.report()}", file=sys.stderr)
+
+
+def check_run_finished():
+    """A run with checkpoints can end with success while jobs Snakemake planned never ran
+    (Snakemake issues 823, 2524): such a run must not pass for finished."""
+    unfinished = list(workflow.dag.needrun_jobs())
+    if unfinished:
+        rules = ", ".join(sorted({job.rule.name for job in unfinished}))
+        raise WorkflowError(f"Snakemake stopped with {len(unfinished)} planned jobs not run "
+                            f"({rules}); run the same command again to finish them")
