@@ -172,7 +172,9 @@ def bench_overrides(base_url: str | None = None, host: str | None = None,
         "storage": {"backend": "local", "local_dir": "output/bucket"},
         "database": {"backend": "sqlite", "sqlite_path": "output/research.sqlite"},
         "serper": {"backoff_seconds": 0.5},
-        "tiktok": {"backoff_seconds": 0.5, "profiles_dir": "browser_profiles"},
+        # The local site has no rate limit to respect: no pace between page loads.
+        "tiktok": {"backoff_seconds": 0.5, "profiles_dir": "browser_profiles",
+                   "min_page_interval_seconds": 0},
     }
     if base_url and host:
         overrides["serper"]["base_url"] = base_url

@@ -15,6 +15,7 @@ from tiktok_research.queries import (
     all_queries,
     select_queries,
 )
+from tiktok_research.accounting.summarise import due_again
 from tiktok_research.runtime.run import clear_stale_locks, mark_run
 
 try:
@@ -37,6 +38,16 @@ TREE = OutputTree(config["output_dir"])
 if workflow.is_main_process:
     clear_stale_locks()
     mark_run()
+    # Videos unavailable for now (region locked, not found…) whose time to be tried again has
+    # come are downloaded again, and the rest of them and their queries' summaries follow.
+    # With remote storage only a --forcerun does it: the summaries are read from this disk.
+    DUE = [] if config["search_only"] else due_again(config["output_dir"],
+                                                     [query.dirname for query in QUERIES])
+    if DUE:
+        workflow.dag_settings.forcerun = frozenset(workflow.dag_settings.forcerun) | {
+            TREE.metadata(video_id) for video_id in DUE}
+        print(f"tiktok-research: {len(DUE)} video(s) unavailable for now are tried again",
+              file=sys.stderr)
 QUERY_BY_DIR = {query.dirname: query for query in LISTED}
 # The per-video jobs are shell: commands (python -m tiktok_research.runtime.job) given the
 # validated config inline, without the keys that choose the queries (so a new slice leaves
@@ -44,8 +55,6 @@ QUERY_BY_DIR = {query.dirname: query for query in LISTED}
 JOB_CONFIG = job_config(config)[1]
 PYTHON = "python" if any(str(getattr(method, "name", method)).lower() == "conda" for method
                          in workflow.deployment_settings.deployment_method) else sys.executable
-JOB = (f"{PYTHON} -m tiktok_research.runtime.job"
-       " --config-json {params.config:q} --attempt {resources.attempt} --log {log:q}")
 # Video id → the folder of the first query expanded whose urls.json lists it.
 FOUND_IN = {}
 
@@ -154,9 +163,15 @@ def process_outputs():
     return outputs
 
 
-def output_arguments(names):
-    """`--out NAME=PATH` for each named output, as a shell: command's placeholders."""
-    return "".join(f" --out {name}={{output.{name}:q}}" for name in names)
+def job_command(task, inputs=(), outputs=(), log="{log:q}", params=()):
+    """The `shell:` command of a per-video rule: the job command with the rule's named inputs
+    and outputs, its log and its attempt, and `params` as `--param NAME=PLACEHOLDER`."""
+    parts = [PYTHON, "-m tiktok_research.runtime.job", task, "{wildcards.video_id}",
+             "--config-json {params.config:q}", "--attempt {resources.attempt}", f"--log {log}"]
+    parts += [f"--in {name}={{input.{name}:q}}" for name in inputs]
+    parts += [f"--out {name}={{output.{name}:q}}" for name in outputs]
+    parts += [f"--param {name}={value}" for name, value in params]
+    return " ".join(parts)
 
 
 def all_targets(wildcards):

@@ -4,6 +4,7 @@ rule download_video:
     output:
         video=maybe_temp(TREE.video("{video_id}")),
         meta=TREE.metadata("{video_id}"),
+        captions=directory(TREE.video_file("{video_id}", "captions")),
     params:
         config=JOB_CONFIG,
     # One more attempt for a challenge or login wall that outlasted the job's own revisits.
@@ -16,11 +17,12 @@ rule download_video:
         browser=1,
         attempt=current_attempt,
     log:
-        TREE.log("download", "{video_id}"),
+        main=TREE.log("download", "{video_id}"),
+        pages=directory(TREE.pages("{video_id}")),
     benchmark:
         TREE.benchmark("download", "{video_id}")
     conda:
         "../envs/download.yaml"
     shell:
-        JOB + " download {wildcards.video_id} --in urls={input.urls:q}"
-        " --out video={output.video:q} --out meta={output.meta:q}"
+        job_command("download", inputs=["urls"], outputs=["video", "meta", "captions"],
+                    log="{log.main:q}", params=[("pages", "{log.pages:q}")])

@@ -7,6 +7,7 @@ rule process_and_publish_video:
     input:
         video=TREE.video("{video_id}"),
         meta=TREE.metadata("{video_id}"),
+        captions=TREE.video_file("{video_id}", "captions"),
     output:
         **process_outputs(),
     params:
@@ -24,5 +25,4 @@ rule process_and_publish_video:
     conda:
         "../envs/process.yaml"
     shell:
-        JOB + " process {wildcards.video_id} --in video={input.video:q} --in meta={input.meta:q}"
-        + output_arguments(process_outputs())
+        job_command("process", inputs=["video", "meta", "captions"], outputs=process_outputs())

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tiktok_research.download.fetch import download_video
-from tiktok_research.download.page import candidate_urls, parse_page
+from tiktok_research.download.item import candidate_urls
+from tiktok_research.download.page import parse_page
 from tiktok_research.download.pool import BrowserPool
 from tiktok_research.download.session import PAGE_ATTEMPTS, BrowserSettings
 from tiktok_research.download.slots import browser_slot, wipe_profiles
@@ -97,7 +98,7 @@ def setup_run(web: FakeWeb, video: DemoVideo, workdir: Path) -> dict:
         "output_dir": str(output), "workers": 1,
         "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
                    "page_timeout_seconds": 30, "backoff_seconds": 0.05,
-                   "profiles_dir": str(workdir / "profiles")},
+                   "profiles_dir": str(workdir / "profiles"), "min_page_interval_seconds": 0},
     }
 
 
@@ -280,12 +281,13 @@ def test_a_challenge_that_never_ends_is_a_retryable_failure(site, workdir):
     assert failure["details"] == {"reason": "challenge"}
 
 
-@pytest.mark.parametrize(("name", "reason", "status_code"), [
-    ("private", "private_post", 10216), ("private_account", "private_account", 10222),
-    ("unavailable", "unavailable", 10204), ("other_status", "status_10101", 10101),
-    ("photo", "photo_post", 0), ("deleted", "deleted", None),
+@pytest.mark.parametrize(("name", "reason", "status_code", "permanent"), [
+    ("private", "private_post", 10216, True), ("private_account", "private_account", 10222, True),
+    ("unavailable", "item_not_found", 10204, False), ("other_status", "status_10101", 10101, False),
+    ("photo", "photo_post", None, True), ("deleted", "deleted", None, True),
 ])
-def test_unavailable_videos_end_without_retries(site, workdir, name, reason, status_code):
+def test_unavailable_videos_end_without_retries(site, workdir, name, reason, status_code,
+                                                permanent):
     """Not a failure of the job: the video's outcome, in metadata.json and one record."""
     web, videos = site
     video = videos[name]
@@ -300,10 +302,14 @@ def test_unavailable_videos_end_without_retries(site, workdir, name, reason, sta
     assert set(stored) == {"video_id", "url", "unavailable"}
     assert stored["video_id"] == video.video_id
     assert stored["url"] == f"{web.base_url}{video.page_path}"
-    assert set(stored["unavailable"]) == {"reason", "status_code", "checked_at"}
+    assert set(stored["unavailable"]) == {"reason", "status_code", "status_msg", "permanent",
+                                          "retry_after", "checked_at"}
     assert stored["unavailable"]["reason"] == reason
     assert stored["unavailable"]["status_code"] == status_code
     assert stored["unavailable"]["checked_at"].endswith("Z")
+    assert stored["unavailable"]["permanent"] is permanent
+    # A video unavailable for now is tried again by a run a day later (tiktok's default).
+    assert (stored["unavailable"]["retry_after"] is None) is permanent
     [record] = records
     assert record["type"] == "download" and record["video_id"] == video.video_id
     assert record["url"] == stored["url"]
@@ -318,7 +324,7 @@ def test_bogus_bytes_fail_and_leave_no_video(site, workdir, name):
     web, videos = site
     video = videos[name]
     records: list = []
-    with pytest.raises(DownloadError, match="no candidate URL gave a valid video") as caught:
+    with pytest.raises(DownloadError, match="no source gave a valid video") as caught:
         download(web, video, workdir, records)
     assert caught.value.retryable and caught.value.outcome is None
     folder = workdir / "output" / "videos" / video.video_id

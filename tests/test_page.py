@@ -1,4 +1,7 @@
-"""Page parsing on captured-style documents: outcome, candidate URLs, metadata.json fields."""
+"""Page parsing on captured-style documents: outcome, sources, captions, metadata.json fields.
+
+The shapes are the real site's, as yt-dlp's extractor, its issue threads, gallery-dl,
+TikTok-Api and 4CAT read them (reference/external-apis.md, "TikTok, field behaviour")."""
 
 from __future__ import annotations
 
@@ -7,14 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_research.download.page import (
+from tiktok_research.download.item import (
     as_int,
     build_metadata,
     candidate_urls,
+    candidates,
+    caption_tracks,
+    counts,
+    expects_audio,
     hashtags_of,
     iso_utc,
-    parse_page,
 )
+from tiktok_research.download.page import parse_page
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VIDEO_ID = "7603296357641735445"
@@ -77,13 +84,18 @@ def test_candidate_urls_follow_the_spec_order():
         "play", "br16", "br19", "download"]
 
 
-@pytest.mark.parametrize(("code", "reason"), [
-    (10216, "private_post"), (10222, "private_account"), (10204, "unavailable"),
-    (10101, "status_10101"), ("10216", "private_post"),
+@pytest.mark.parametrize(("code", "reason", "permanent"), [
+    (10216, "private_post", True), (10222, "private_account", True),
+    (10221, "user_not_found", True), ("10216", "private_post", True),
+    # yt-dlp reads 10204 as an IP block (users also get it for deleted posts): try again later.
+    (10204, "item_not_found", False), (10231, "region_locked", False),
+    (10101, "status_10101", False),
 ])
-def test_status_codes_are_unavailable(code, reason):
-    outcome = parse_page(universal({"statusCode": code, "statusMsg": "x"}), VIDEO_ID)
-    assert (outcome.status, outcome.reason) == ("unavailable", reason)
+def test_status_codes_are_unavailable_for_good_or_for_now(code, reason, permanent):
+    outcome = parse_page(universal({"statusCode": code, "statusMsg": "item is gone"}), VIDEO_ID)
+    assert (outcome.status, outcome.reason, outcome.permanent) == (
+        "unavailable", reason, permanent)
+    assert outcome.status_msg == "item is gone"
 
 
 def test_private_fixture():
@@ -98,8 +110,10 @@ def test_photo_post_is_unavailable():
 
 
 def test_deleted_and_challenge_and_login():
-    assert parse_page("<html>gone</html>", VIDEO_ID, http_status=404).reason == "deleted"
-    assert parse_page(universal({"statusCode": 0}), VIDEO_ID).reason == "deleted"
+    gone = parse_page("<html>gone</html>", VIDEO_ID, http_status=404)
+    assert (gone.reason, gone.permanent) == ("deleted", True)
+    empty = parse_page(universal({"statusCode": 0}), VIDEO_ID)
+    assert (empty.status, empty.reason, empty.permanent) == ("unavailable", "empty_item", False)
     challenge = parse_page(page("tiktok_challenge_page.html"), VIDEO_ID)
     assert (challenge.status, challenge.reason) == ("retry", "challenge")
     assert parse_page("<html>busy</html>", VIDEO_ID, http_status=503).reason == "http_503"
@@ -108,9 +122,11 @@ def test_deleted_and_challenge_and_login():
     assert (login.status, login.reason) == ("retry", "login")
 
 
-def test_legacy_page_without_the_item_is_deleted():
+def test_legacy_page_without_the_item_is_an_empty_item():
     html = page("tiktok_legacy_sigi_page.html")
-    assert parse_page(html, "1234").reason == "deleted"
+    outcome = parse_page(html, "1234")
+    assert (outcome.status, outcome.reason, outcome.permanent) == (
+        "unavailable", "empty_item", False)
 
 
 def test_scalars_accept_ints_and_strings():
@@ -153,3 +169,120 @@ def test_a_page_carrying_another_video_is_not_saved_under_this_id():
         "statusCode": 0, "itemInfo": {"itemStruct": item}}}})
     outcome = parse_page(page, "123")
     assert (outcome.status, outcome.reason) == ("retry", "other_video")
+
+
+def item_page(item: dict) -> str:
+    return universal({"statusCode": 0, "itemInfo": {"itemStruct": {"id": VIDEO_ID, **item}}})
+
+
+PLAY = "https://v16-webapp-prime.tiktok.com/video/tos/useast2a/play/?lr=unwatermarked"
+STRUCT = "https://v19-webapp-prime.us.tiktok.com/video/tos/useast2a/struct/?a=1"
+GEAR = "https://v16-webapp-prime.tiktok.com/video/tos/useast2a/gear/?a=1"
+DASH = "https://v16-webapp-prime.tiktok.com/video/tos/useast2a/media-video-hvc1/?a=1"
+DOWNLOAD = "https://v16-webapp-prime.tiktok.com/video/tos/useast2a/download/?a=1"
+
+
+def test_sources_come_in_the_order_a_researcher_needs():
+    """Unwatermarked renditions with sound first; video-only DASH and bytevc2 gears and on-site
+    format URLs never; the watermarked downloadAddr last."""
+    item = {"video": {
+        "playAddr": [{"src": PLAY}],
+        "PlayAddrStruct": {"UrlList": [STRUCT, PLAY], "DataSize": 1},
+        "bitrateInfo": [
+            {"GearName": "adapt_1080", "CodecType": "h265_hvc1", "Format": "dash",
+             "PlayAddr": {"UrlList": [DASH]}},
+            {"GearName": "normal_540", "CodecType": "bytevc2",
+             "PlayAddr": {"UrlList": [GEAR + "&bytevc2"]}},
+            {"GearName": "lower_540_0", "CodecType": "h264", "Format": "mp4",
+             "PlayAddr": {"UrlList": [GEAR, "https://www.tiktok.com/aweme/v1/play/?video_id=1"]}},
+        ],
+        "downloadAddr": DOWNLOAD}}
+    found = candidates(item)
+    assert [(c.url, c.kind, c.gear, c.watermarked) for c in found] == [
+        (PLAY, "play_addr", None, False), (STRUCT, "play_addr_struct", None, False),
+        (GEAR, "gear", "lower_540_0", False), (DOWNLOAD, "download_addr", None, True)]
+    assert parse_page(item_page(item), VIDEO_ID).ok
+
+
+def test_play_addr_struct_can_be_the_only_source():
+    outcome = parse_page(item_page({"video": {"playAddr": "", "PlayAddrStruct": {
+        "UrlList": [STRUCT]}}}), VIDEO_ID)
+    assert outcome.ok and candidate_urls(outcome.item) == [STRUCT]
+
+
+def test_on_site_format_urls_are_skipped_on_the_page_host_too():
+    item = {"video": {"playAddr": "http://127.0.0.1:8765/aweme/v1/play/?video_id=1",
+                      "downloadAddr": DOWNLOAD}}
+    assert candidate_urls(item, "127.0.0.1:8765") == [DOWNLOAD]
+
+
+def test_counts_prefer_the_exact_stats_v2():
+    rounded = {"playCount": 1200000, "diggCount": 98000}
+    exact = {"playCount": "1234567", "diggCount": "98123", "shareCount": "7"}
+    assert counts({"stats": rounded, "statsV2": exact}) == {
+        "play_count": 1234567, "like_count": 98123, "comment_count": None, "share_count": 7,
+        "collect_count": None}
+    assert counts({"statsV2": exact})["play_count"] == 1234567
+    assert counts({"stats": rounded})["play_count"] == 1200000
+
+
+def test_sound_is_expected_only_when_the_page_says_so():
+    assert expects_audio({"video": {"bitrateAudioInfo": [{"UrlList": [{"MainUrl": PLAY}]}]}})
+    assert expects_audio({"video": {"claInfo": {"hasOriginalAudio": True}}})
+    assert not expects_audio({"video": {"claInfo": {"hasOriginalAudio": False}}})
+    assert not expects_audio({"video": {}})  # no word either way: a silent file is kept
+
+
+def test_caption_tracks_one_per_language():
+    item = {"video": {
+        "subtitleInfos": [
+            {"Url": "https://cdn/sub-en.vtt", "LanguageCodeName": "eng-US", "Format": "webvtt",
+             "Source": "ASR"},
+            {"Url": "https://cdn/sub-es.vtt", "LanguageCodeName": "spa-ES", "Format": "webvtt",
+             "Source": "MT"},
+            {"Url": "https://cdn/creator", "LanguageCodeName": "fra-FR",
+             "Format": "creator_caption"},
+            {"Url": "https://cdn/evil", "LanguageCodeName": "../../etc", "Format": "webvtt"},
+        ],
+        "claInfo": {"hasOriginalAudio": True, "captionInfos": [
+            {"language": "eng-US", "languageCode": "eng-US", "url": "https://cdn/cla-en.vtt",
+             "captionFormat": "webvtt"},
+            {"languageCode": "deu-DE", "urlList": ["https://cdn/cla-de.vtt"]}]}}}
+    tracks = caption_tracks(item)
+    assert [(t.language, t.url, t.source) for t in tracks] == [
+        ("eng-US", "https://cdn/sub-en.vtt", "ASR"), ("spa-ES", "https://cdn/sub-es.vtt", "MT"),
+        ("deu-DE", "https://cdn/cla-de.vtt", "cla")]
+
+
+@pytest.mark.parametrize(("html", "reason"), [
+    ('<div id="cs" class="eyJ2IjoxfQ=="></div><div id="wci" class="_wafchallengeid"></div>'
+     "<p>Please wait...</p>", "challenge"),
+    ('<body class="captcha-disable-scroll"><div class="captcha-verify-container">'
+     '<img id="captcha-verify-image"></div></body>', "captcha"),
+    ('<div id="app"></div>', "shell"),
+])
+def test_defences_are_told_apart(html, reason):
+    outcome = parse_page(f"<html>{html}</html>", VIDEO_ID)
+    assert (outcome.status, outcome.reason, outcome.blocked) == ("retry", reason, True)
+
+
+def test_a_login_wall_item_is_a_login_not_a_video():
+    """4CAT: what a login wall serves is an item with empty stats and createTime 0."""
+    outcome = parse_page(item_page({"createTime": "0", "stats": {},
+                                    "video": {"playAddr": PLAY}}), VIDEO_ID)
+    assert (outcome.status, outcome.reason, outcome.blocked) == ("retry", "login", True)
+
+
+def test_age_restricted_items_need_a_login_for_good():
+    outcome = parse_page(item_page({"isContentClassified": True, "stats": {"playCount": 1},
+                                    "createTime": 1}), VIDEO_ID)
+    assert (outcome.status, outcome.reason, outcome.permanent) == (
+        "unavailable", "login_required", True)
+
+
+def test_absurd_values_never_crash_the_metadata():
+    metadata = build_metadata({"createTime": 10**20, "author": "name", "textExtra": ["x"],
+                               "stats": [1], "statsV2": {"playCount": "1e999"}, "desc": 5},
+                              video_id=VIDEO_ID, url="u", downloaded_at="t")
+    assert metadata["create_time"] is None and metadata["author"] is None
+    assert metadata["play_count"] is None and metadata["caption"] == ""

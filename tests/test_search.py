@@ -1,8 +1,10 @@
-"""Search stage: link filtering (pure) and the Serper client against the fake Serper."""
+"""Search stage: the Serper client against the fake Serper, and the search job over every link
+form of search results (the pure parsing: test_search_links.py; short links: test_shortlinks.py)."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
 import pytest
@@ -11,51 +13,9 @@ from tiktok_research.errors import MissingSecret, SearchAuthError, SearchError
 from tiktok_research.registry import Job, Services, load_task
 from tiktok_research.runtime.host import execute
 from tiktok_research.search.job import run_search
-from tiktok_research.search.links import links_from_response, video_link
 from tiktok_research.search.serper import SerperClient, search_videos
 
 HOSTS = ["tiktok.com", "www.tiktok.com", "m.tiktok.com"]
-
-
-@pytest.mark.parametrize(
-    ("link", "expected"),
-    [
-        ("https://www.tiktok.com/@user/video/7603296357641735445",
-         ("7603296357641735445", "https://www.tiktok.com/@user/video/7603296357641735445",
-          "user")),
-        ("https://www.tiktok.com/@u.ser_1/video/123?is_from_webapp=1&sender_device=pc",
-         ("123", "https://www.tiktok.com/@u.ser_1/video/123", "u.ser_1")),
-        ("https://m.tiktok.com/@user/video/55/#comments",
-         ("55", "https://m.tiktok.com/@user/video/55", "user")),
-        ("https://WWW.TIKTOK.COM/@user/video/9",
-         ("9", "https://www.tiktok.com/@user/video/9", "user")),
-        ("https://www.tiktok.com/@user", None),
-        ("https://www.tiktok.com/@user/photo/123", None),
-        ("https://www.tiktok.com/@user/video/12ab", None),
-        ("https://evil.example/@user/video/123", None),
-        ("https://www.tiktok.com.evil.example/@user/video/123", None),
-        ("javascript:alert(1)", None),
-        ("https://www.youtube.com/watch?v=abc", None),
-        ("", None),
-    ],
-)
-def test_video_link(link, expected):
-    assert video_link(link, HOSTS) == expected
-
-
-def test_links_from_response_dedupes_and_keeps_order():
-    payload = {"videos": [
-        {"title": "a", "link": "https://www.tiktok.com/@a/video/1?is_from_webapp=1"},
-        {"title": "yt", "link": "https://www.youtube.com/watch?v=x"},
-        {"title": "a again", "link": "https://www.tiktok.com/@a/video/1"},
-        {"title": "b", "link": "https://m.tiktok.com/@b/video/2"},
-        {"title": "no link"},
-        "garbage",
-    ]}
-    links = links_from_response(payload, HOSTS, set(), first_position=1)
-    assert [(link.video_id, link.position, link.title) for link in links] == [
-        ("1", 1, "a"), ("2", 2, "b")]
-    assert links[0].url == "https://www.tiktok.com/@a/video/1"
 
 
 def client_for(web, key="test-key", attempts=4):
@@ -220,3 +180,97 @@ def test_secret_never_reaches_failure_records(fake_web, tmp_path, monkeypatch):
     text = json.dumps(records)
     assert "SERPER_API_KEY" in text  # the record names the key ...
     assert "invalid" not in text  # ... never its value
+
+
+def test_failed_requests_cost_no_credits(fake_web):
+    fake_web.state["serper_credits"] = 2
+    fake_web.state["serper_failing_queries"] = {"always failing": 503}
+    url = f"{fake_web.base_url}/videos"
+    failed = [
+        httpx.post(url, json={"q": "x"}, headers={"X-API-KEY": "invalid"}),  # 403
+        httpx.post(url, content=b"{not json", headers={"X-API-KEY": "k"}),  # 400
+        httpx.post(url, json={"q": " "}, headers={"X-API-KEY": "k"}),  # 400: no query
+        httpx.post(url, json={"q": "always failing"}, headers={"X-API-KEY": "k"}),  # 503
+    ]
+    fake_web.fail("serper", 429)
+    failed.append(httpx.post(url, json={"q": "x"}, headers={"X-API-KEY": "k"}))
+    assert [response.status_code for response in failed] == [403, 400, 400, 503, 429]
+    assert fake_web.state["serper_credits"] == 2
+    for left in (1, 0):
+        assert httpx.post(url, json={"q": "x"}, headers={"X-API-KEY": "k"}).status_code == 200
+        assert fake_web.state["serper_credits"] == left
+    response = httpx.post(url, json={"q": "x"}, headers={"X-API-KEY": "k"})
+    assert response.status_code == 400 and response.json()["message"] == "Not enough credits"
+    assert fake_web.state["serper_credits"] == 0
+
+
+# Every link form of search results, one video each (and a second vm link that leads nowhere);
+# the first is not the plain page link, so the plain duplicate of it that the fake adds is a
+# second form of the same item.
+EVERY_FORM = ["share", "canonical", "mobile", "http", "vm", "embed", "photo", "t", "vm", "vt"]
+DEAD = 4  # the first vm link
+
+
+@pytest.fixture
+def every_form_web():
+    import random
+
+    from tiktok_research.fakeweb.catalog import LINK_FORMS, Catalog, make_video
+    from tiktok_research.fakeweb.server import FakeWeb
+    from tiktok_research.fakeweb.shortlinks import short_code
+
+    assert sorted(set(EVERY_FORM)) == sorted(LINK_FORMS)
+    rng, catalog = random.Random(13), Catalog()
+    videos = []
+    for form in EVERY_FORM:
+        video = catalog.add(make_video(rng, "food", kind="photo" if form == "photo" else "ok"))
+        video.link_form = form
+        videos.append(video)
+    catalog.query_results[QUERY["query"]] = [video.video_id for video in videos]
+    web = FakeWeb(catalog).start()
+    web.add_listener("127.0.0.2")
+    web.fail("shortlinks", 404, times=None, match=short_code(videos[DEAD].video_id, "vm"))
+    yield web, videos
+    web.stop()
+
+
+def test_stage_normalises_every_link_form(every_form_web, tmp_path, monkeypatch, caplog):
+    web, videos = every_form_web
+    monkeypatch.setenv("SERPER_API_KEY", "k")
+    config = stage_config(web, tmp_path, max_results=50, **{
+        "tiktok.hosts": [web.host, web.second_host],
+        "tiktok.short_link_hosts": [web.second_host]})
+    urls_path = tmp_path / "out" / "queries" / "q" / "urls.json"
+    with caplog.at_level(logging.INFO, "tiktok_research.search"):
+        error, records = run_task(search_job(config, urls_path))
+    assert error is None and records == []
+    entries = json.loads(urls_path.read_text())
+
+    origin = f"http://{web.host}"
+
+    def entry(index, user=None, kind="video"):
+        video = videos[index]
+        user = video.author if user is None else user
+        return {"video_id": video.video_id, "kind": kind, "author": "" if user == "_" else user,
+                "url": f"{origin}/@{user}/{kind}/{video.video_id}"}
+
+    expected = [entry(0, "_"), entry(1), entry(2), entry(3), entry(5, "_"),
+                entry(6, kind="photo"), entry(7), entry(8), entry(9)]
+    assert [{key: e[key] for key in ("video_id", "kind", "author", "url")}
+            for e in entries] == expected
+    assert [e["position"] for e in entries] == list(range(1, len(expected) + 1))
+    assert all(e["query_index"] == 4 and e["title"] for e in entries)
+    # Where each came from: the link as found.
+    sources = [e["source_url"] for e in entries]
+    assert sources[0] == f"{origin}/share/video/{videos[0].video_id}"
+    assert sources[1].endswith("?is_from_webapp=1&sender_device=pc")
+    assert sources[2].startswith(f"http://{web.second_host}/@")
+    assert sources[4] == f"{origin}/embed/v2/{videos[5].video_id}"
+    assert sources[6].startswith(f"{origin}/t/ZT")
+    assert sources[7].startswith(f"http://{web.second_host}/ZM")
+    assert sources[8].startswith(f"http://{web.second_host}/ZS")
+    # The dead short link: dropped, counted, logged; the search did not fail.
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("dropped" in m and "answered 404" in m for m in messages)
+    assert any("3 short links resolved, 1 dropped" in m for m in messages)
+    assert any("9 links (1 photo posts)" in m for m in messages)

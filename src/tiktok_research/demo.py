@@ -31,7 +31,8 @@ def demo_overrides(web: FakeWeb, output_dir: str = DEMO_OUTPUT) -> dict:
         "max_results": 3,
         "whisper_model": bundled_whisper_model(),
         "serper": {"base_url": web.base_url, "backoff_seconds": 0.5},
-        "tiktok": {"hosts": [web.host], "backoff_seconds": 0.5},
+        # The local site has no rate limit to respect: no pace between page loads.
+        "tiktok": {"hosts": [web.host], "backoff_seconds": 0.5, "min_page_interval_seconds": 0},
     }
 
 

@@ -19,6 +19,8 @@ attributes instead of sorting by type:
     │   └── SearchAuthError              search     no
     ├── DownloadError                    download   yes
     │   ├── PageBlocked                  download   yes
+    │   │   └── BreakerOpen              download   yes
+    │   ├── NoAudioInFile                download   yes
     │   ├── TransientFetchError          download   yes
     │   │   └── BadVideo                 download   yes
     │   ├── UrlRefused                   download   yes
@@ -109,6 +111,13 @@ class PageBlocked(DownloadError):
                          reason=reason)
 
 
+class BreakerOpen(PageBlocked):
+    """Too many pages in a row were blocked: this run loads no more pages (the next may)."""
+
+    def __init__(self) -> None:
+        super().__init__("circuit_breaker")
+
+
 class TransientFetchError(DownloadError):
     """Network error, 429/5xx or a bad body: the same URL may work on another try."""
 
@@ -121,17 +130,27 @@ class UrlRefused(DownloadError):
     """403/404/410 from the CDN: this URL is expired or refused; the page has fresh ones."""
 
 
+class NoAudioInFile(DownloadError):
+    """The rendition has no audio stream though the page says the video has sound."""
+
+
 class VideoUnavailable(DownloadError):
     """The page says the video cannot be had: private, deleted, not available, a photo post."""
 
     default_retryable = False
     default_outcome = "unavailable"
 
-    def __init__(self, reason: str, status_code: int | None = None) -> None:
-        code = f" (statusCode {status_code})" if status_code else ""
-        super().__init__(f"video unavailable: {reason}{code}", reason=reason,
-                         details={"status_code": status_code})
-        self.status_code = status_code
+    def __init__(self, reason: str, status_code: int | None = None, *, permanent: bool = True,
+                 status_msg: str = "") -> None:
+        code = f" (statusCode {status_code}{': ' + status_msg if status_msg else ''})" \
+            if status_code else ""
+        lasting = "" if permanent else " for now"
+        super().__init__(f"video unavailable{lasting}: {reason}{code}", reason=reason,
+                         details={"status_code": status_code or None, "status_msg": status_msg,
+                                  "permanent": permanent})
+        self.status_code = status_code or None
+        self.status_msg = status_msg
+        self.permanent = permanent
 
 
 # --- process --------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ VIDEO_FILES = {
     "timestamps": "transcript_timestamps.json",
     "ocr": "ocr.json",
     "receipt": ".uploaded",
+    "captions": "captions",
 }
 # The files that leave the run with a published video, in upload order (frames and, with
 # `include_video`, the video itself follow).
@@ -102,6 +103,10 @@ class OutputTree:
 
     def log(self, rule: str, key: str) -> str:
         return self._join("logs", rule, f"{key}.log")
+
+    def pages(self, key: str) -> str:
+        """Where a download keeps the pages it met in an unexpected state (HTML, screenshot)."""
+        return self._join("logs", "pages", key)
 
     def benchmark(self, rule: str, key: str) -> str:
         return self._join("benchmarks", rule, f"{key}.tsv")

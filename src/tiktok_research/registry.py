@@ -117,6 +117,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     log: str | None = None
+    run: str = ""  # the Snakemake run this job belongs to (a new run starts some things afresh)
     # Query and video fields the task learns (query_index, query, video_id, url, details);
     # they go into the failure records of this attempt.
     context: dict[str, Any] = field(default_factory=dict)
@@ -148,7 +149,7 @@ class Job:
 
     @classmethod
     def from_spec(cls, data: dict[str, Any]) -> Job:
-        names = ("task", "key", "config", "inputs", "outputs", "params", "attempt", "log",
+        names = ("task", "key", "config", "inputs", "outputs", "params", "attempt", "log", "run",
                  "context")
         return cls(**{name: data[name] for name in names if name in data})
 

@@ -25,7 +25,7 @@ def base_config(web_host: str | None = None, **overrides: Any) -> dict[str, Any]
     """Test defaults: the fake web's host, fast backoff, the bundled tiny.en model."""
     config: dict[str, Any] = {
         "serper": {"backoff_seconds": 0.05},
-        "tiktok": {"backoff_seconds": 0.05},
+        "tiktok": {"backoff_seconds": 0.05, "min_page_interval_seconds": 0},
         "publish": {"backoff_seconds": 0.05},
         "whisper_model": bundled_whisper_model(),
     }

@@ -44,6 +44,8 @@ def video_outcome(receipt: dict[str, Any] | None,
             described["reason"] = receipt.get("reason")
             if receipt.get("error"):
                 described["error"] = receipt["error"]
+            if receipt.get("retry_after"):
+                described["retry_after"] = receipt["retry_after"]
         return described
     if last_failure is not None:
         return {"outcome": FAILED_OUTCOME.get(str(last_failure.get("type")), "error"),

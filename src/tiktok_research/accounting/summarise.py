@@ -50,6 +50,8 @@ def query_videos(query: Query, entries: list[dict[str, Any]],
             "outcome": receipt.get("outcome", "published" if receipt else PENDING),
             "position": entry.get("position"),
             "reason": receipt.get("reason"),
+            "retry_after": receipt.get("retry_after"),
+            "rendition": ((receipt.get("dataset_row") or {}).get("rendition")),
             "timings": receipt.get("timings") or {},
             "dataset_row": receipt.get("dataset_row"),
             "gcs_prefix": (receipt.get("storage") or {}).get("prefix"),
@@ -85,6 +87,22 @@ def run_summarise_query(job: Job) -> dict[str, Any]:
     log.info("query %r: %s, %d of %d videos published", query.text, status["status"],
              len(published), len(entries))
     return status
+
+
+def due_again(output_dir: str, query_dirs: list[str], now: str | None = None) -> list[str]:
+    """Videos that a query's summary lists as unavailable for now (region locked, not found,
+    an empty item) and whose time to be tried again has come."""
+    tree, now = OutputTree(output_dir), now or utc_now()
+    due: list[str] = []
+    for qdir in query_dirs:
+        summary = read_json(tree.query_videos(qdir))
+        videos = summary.get("videos") if isinstance(summary, dict) else None
+        for video_id, video in (videos if isinstance(videos, dict) else {}).items():
+            retry_after = video.get("retry_after") if isinstance(video, dict) else None
+            if video.get("outcome") == "unavailable" and isinstance(retry_after, str) \
+                    and retry_after <= now and video_id not in due:
+                due.append(video_id)
+    return due
 
 
 def pending_status(query: Query) -> dict[str, Any]:

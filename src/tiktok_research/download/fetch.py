@@ -1,6 +1,11 @@
-"""The download of one video: the page's candidate URLs in order, each with its retries; a
-refused (expired) URL makes the page load again for fresh ones; the file is verified before it
-is renamed into place, so a partial or bogus file never sits at `video.mp4`.
+"""The download of one video with a started browser session.
+
+The page's sources are tried in order (`item.candidates`): each with its retries; a refused
+(expired) URL makes the page load again for fresh ones. The bytes come through the page, or
+outside it when the page may not read the CDN (`transfer`). A file is verified before it is
+renamed into place, so a partial or bogus file never sits at `video.mp4`, and a rendition
+without sound is rejected when the page says the video has sound. Then TikTok's caption tracks
+are saved; a caption that cannot be had never fails the video.
 """
 
 from __future__ import annotations
@@ -16,14 +21,34 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tiktok_research.download.page import candidate_urls
-from tiktok_research.download.session import BrowserSession, BrowserSettings, DownloadResult
+from tiktok_research.download.item import Candidate, candidates, caption_tracks, expects_audio
+from tiktok_research.download.session import (
+    FETCH_ATTEMPTS,
+    BrowserSession,
+    BrowserSettings,
+    DownloadRequest,
+    DownloadResult,
+)
 from tiktok_research.download.slots import browser_slot
-from tiktok_research.errors import DownloadError, TransientFetchError, UrlRefused
+from tiktok_research.download.transfer import (
+    InPage,
+    PageRefused,
+    RangeGetter,
+    fetch_to,
+    fetch_whole,
+)
+from tiktok_research.download.verify import VideoInfo, verify_video
+from tiktok_research.errors import (
+    DownloadError,
+    NoAudioInFile,
+    TransientFetchError,
+    UrlRefused,
+)
 
 log = logging.getLogger("tiktok_research.download")
 
 PAGE_RELOADS = 2  # fresh URLs after expired ones
+CAPTION_BYTES = 2 * 1024 * 1024
 
 
 def _expire_of(url: str) -> int | None:
@@ -34,36 +59,134 @@ def _expire_of(url: str) -> int | None:
         return None
 
 
-async def _download(page_url: str, video_id: str, video_path: Path,
-                    session: BrowserSession, part: Path) -> DownloadResult:
+class Fetcher:
+    """Fetches for one download: through the page while it may, outside it after a refusal."""
+
+    def __init__(self, session: BrowserSession, page_url: str) -> None:
+        self.session = session
+        self.page_url = page_url
+        self.in_page = InPage(session.tab, session.settings.page_timeout * 4)
+        self.outside: Any = None
+
+    async def _outside(self) -> RangeGetter:
+        if self.outside is None:
+            self.outside = await self.session.outside(self.page_url)
+        return self.outside.get
+
+    async def to_file(self, url: str, target: Path) -> tuple[int, str]:
+        """The size written and the path that served it ("page" or "http")."""
+        chunk = self.session.settings.chunk_bytes
+        if self.outside is None:
+            try:
+                return await fetch_to(self.in_page.get, url, target, chunk), "page"
+            except PageRefused as error:
+                log.info("the page may not fetch the video (%s); fetching outside it", error)
+        return await fetch_to(await self._outside(), url, target, chunk), "http"
+
+    async def whole(self, url: str) -> bytes:
+        if self.outside is None:
+            try:
+                return await fetch_whole(self.in_page.get, url)
+            except PageRefused:
+                pass
+        return await fetch_whole(await self._outside(), url)
+
+    async def close(self) -> None:
+        if self.outside is not None:
+            await self.outside.close()
+
+
+async def _fetch_candidate(session: BrowserSession, fetcher: Fetcher, candidate: Candidate,
+                           part: Path, with_sound: bool) -> tuple[int, str, VideoInfo]:
+    """One source with 2 retries and backoff; a refused URL is not retried (it needs a
+    reload), nor a rendition without sound (the next source may have it)."""
+    retrying = session.retrying(FETCH_ATTEMPTS, (TransientFetchError, TimeoutError),
+                                never=(NoAudioInFile,))
+    try:
+        async for attempt in retrying:
+            with attempt:
+                size, via = await fetcher.to_file(candidate.url, part)
+                info = await asyncio.to_thread(verify_video, part)
+                if with_sound and not info.has_audio:
+                    raise NoAudioInFile(f"the {candidate.kind} rendition has no audio stream")
+    except TimeoutError:
+        raise TransientFetchError("the video fetch timed out") from None
+    return size, via, info
+
+
+def rendition(candidate: Candidate, info: VideoInfo, via: str) -> dict[str, Any]:
+    """What `metadata.json` says of the file taken: its source and what it actually is."""
+    return {"kind": candidate.kind, "gear": candidate.gear, "codec": info.codec,
+            "width": info.width, "height": info.height, "has_audio": info.has_audio,
+            "watermarked": candidate.watermarked, "fetched_by": via,
+            "host": urlsplit(candidate.url).hostname}
+
+
+async def save_captions(fetcher: Fetcher, item: dict[str, Any],
+                        folder: Path | None) -> list[dict[str, Any]]:
+    """TikTok's caption tracks as `{folder}/{language}.vtt`; what was saved."""
+    if folder is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for track in caption_tracks(item):
+        try:
+            data = await fetcher.whole(track.url)
+            if len(data) > CAPTION_BYTES or not data.lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
+                raise TransientFetchError("the answer is not a WebVTT file")
+            target = folder / f"{track.language}.vtt"
+            await asyncio.to_thread(target.write_bytes, data)
+        except Exception as error:  # a caption that cannot be had never fails the video
+            log.warning("caption %s not saved: %s", track.language, error)
+            continue
+        saved.append({"language": track.language, "source": track.source,
+                      "format": track.format, "file": f"{folder.name}/{target.name}"})
+    return saved
+
+
+async def _download(request: DownloadRequest, session: BrowserSession,
+                    part: Path) -> DownloadResult:
+    page_url, video_id = request.page_url, request.video_id
+    page_host = urlsplit(page_url).netloc or None
     outcome = await session.open_video_page(page_url, video_id)
     errors: list[str] = []
     for reload in range(PAGE_RELOADS + 1):
-        refused = False
-        for url in candidate_urls(outcome.item):
-            try:
-                size = await session.download_candidate(url, part)
-            except UrlRefused as error:
-                expire = _expire_of(url)
-                expired = expire is not None and expire < time.time()
-                errors.append(f"{error}{' (URL expired)' if expired else ''}")
-                log.info("video URL refused (%s, expired=%s)", error, expired)
-                refused = True
-                if expired:
-                    break  # every URL of this page visit shares the expiry
-                continue
-            except (TransientFetchError, TimeoutError) as error:
-                errors.append(str(error) or type(error).__name__)
-                log.info("video URL failed after retries: %s", error)
-                continue
-            part.chmod(0o644)
-            os.replace(part, video_path)
-            return DownloadResult(outcome.item, url, size, session.page_visits)
+        fetcher = Fetcher(session, page_url)
+        try:
+            refused = False
+            with_sound = expects_audio(outcome.item)
+            for candidate in candidates(outcome.item, page_host):
+                try:
+                    size, via, info = await _fetch_candidate(session, fetcher, candidate, part,
+                                                             with_sound)
+                except UrlRefused as error:
+                    expire = _expire_of(candidate.url)
+                    expired = expire is not None and expire < time.time()
+                    errors.append(f"{error}{' (URL expired)' if expired else ''}")
+                    log.info("video URL refused (%s, expired=%s)", error, expired)
+                    refused = True
+                    if expired:
+                        break  # every URL of this page visit shares the expiry
+                    continue
+                except (TransientFetchError, NoAudioInFile, TimeoutError) as error:
+                    errors.append(str(error) or type(error).__name__)
+                    log.info("%s source failed: %s", candidate.kind, error)
+                    continue
+                part.chmod(0o644)
+                os.replace(part, request.video_path)
+                log.info("%s: %s rendition (%s, %dx%d) fetched by the %s", video_id,
+                         candidate.kind, info.codec, info.width, info.height,
+                         "page" if via == "page" else "HTTP client outside the page")
+                captions = await save_captions(fetcher, outcome.item, request.captions_dir)
+                return DownloadResult(outcome.item, candidate.url, size, session.page_visits,
+                                      rendition(candidate, info, via), captions)
+        finally:
+            await fetcher.close()
         if not refused or reload == PAGE_RELOADS:
             break
         log.info("reloading %s for fresh video URLs", page_url)
         outcome = await session.open_video_page(page_url, video_id)
-    raise DownloadError("no candidate URL gave a valid video: " + "; ".join(errors[-4:]))
+    raise DownloadError("no source gave a valid video: " + "; ".join(errors[-4:]))
 
 
 def quiet_websocket_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -74,9 +197,10 @@ def quiet_websocket_errors(loop: asyncio.AbstractEventLoop, context: dict[str, A
     loop.default_exception_handler(context)
 
 
-async def download_with_session(session: BrowserSession, page_url: str, video_id: str,
-                                video_path: Path) -> DownloadResult:
-    """Download one video with a started browser session into `video_path`."""
+async def download_with_session(session: BrowserSession,
+                                request: DownloadRequest) -> DownloadResult:
+    """Download one video with a started browser session into `request.video_path`."""
+    video_path = request.video_path
     video_path.parent.mkdir(parents=True, exist_ok=True)
     for stale in video_path.parent.glob(f".{video_path.name}.*.part"):
         stale.unlink(missing_ok=True)  # left by a killed attempt; Snakemake runs one job per video
@@ -84,17 +208,16 @@ async def download_with_session(session: BrowserSession, page_url: str, video_id
                                      dir=video_path.parent)
     os.close(fd)
     part = Path(part_name)
-    session.page_visits = 0
+    session.begin(request)
     try:
-        return await _download(page_url, video_id, video_path, session, part)
+        return await _download(request, session, part)
     finally:
         part.unlink(missing_ok=True)
 
 
-async def download_video_async(page_url: str, video_id: str, video_path: Path,
+async def download_video_async(request: DownloadRequest,
                                settings: BrowserSettings) -> DownloadResult:
     asyncio.get_running_loop().set_exception_handler(quiet_websocket_errors)
-    video_path = Path(video_path)
     with browser_slot(settings.profiles_dir, settings.workers) as profile:
         session = BrowserSession(settings, profile)
 
@@ -108,7 +231,7 @@ async def download_video_async(page_url: str, video_id: str, video_path: Path,
                         for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             await session.start()
-            return await download_with_session(session, page_url, video_id, video_path)
+            return await download_with_session(session, request)
         finally:
             await session.stop()
             for sig, handler in previous.items():
@@ -116,6 +239,8 @@ async def download_video_async(page_url: str, video_id: str, video_path: Path,
 
 
 def download_video(page_url: str, video_id: str, video_path: Path | str,
-                   settings: BrowserSettings) -> DownloadResult:
-    """Download one video with a fresh browser on a free slot; see the module docstring."""
-    return asyncio.run(download_video_async(page_url, video_id, Path(video_path), settings))
+                   settings: BrowserSettings, **extra: Any) -> DownloadResult:
+    """Download one video with a fresh browser on a free slot; see the module docstring.
+    `extra`: the other fields of `DownloadRequest` (captions_dir, pages_dir, run)."""
+    request = DownloadRequest(page_url, video_id, Path(video_path), **extra)
+    return asyncio.run(download_video_async(request, settings))

@@ -1,20 +1,22 @@
-"""The download job: one video → `video.mp4` and `metadata.json` (the rule `download_video`).
+"""The download job: one video → `video.mp4`, `metadata.json` and its caption tracks (the rule
+`download_video`).
 
 The page URL comes from the `urls.json` of a query that found the video (the rule's input). An
-unavailable video (private, deleted, not a video) is an outcome, not a failure of the job: it
-is recorded, `metadata.json` says why, and `video.mp4` is left empty; the next job ends the
-video there. Any other error after the download's own retries fails the job.
+unavailable video is an outcome, not a failure of the job: it is recorded, `metadata.json`
+says why and `video.mp4` is left empty; the next job ends the video there. A temporary one
+(region locked, item not found, an empty item) carries `retry_after`: a run after that time
+tries it again. Any other error after the download's own retries fails the job.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from tiktok_research.download.page import build_metadata
+from tiktok_research.download.item import build_metadata
 from tiktok_research.download.pool import BrowserPool, open_browser_pool
 from tiktok_research.download.session import BrowserSettings
 from tiktok_research.errors import DownloadError, VideoUnavailable
@@ -24,53 +26,72 @@ from tiktok_research.registry import Host, Job, Resource, Task
 
 log = logging.getLogger("tiktok_research.download")
 
-
-def unavailable_metadata(video_id: str, url: str, error: VideoUnavailable) -> dict[str, Any]:
-    """`metadata.json` of a video that cannot be had."""
-    return {"video_id": video_id, "url": url,
-            "unavailable": {"reason": error.reason, "status_code": error.status_code,
-                            "checked_at": utc_now()}}
+DEFAULT_RETRY_HOURS = 24.0
 
 
-def page_url(urls_path: str, video_id: str) -> str:
-    """The page URL of `video_id` in a query's `urls.json`."""
+def found_entry(urls_path: str, video_id: str) -> dict[str, Any]:
+    """The entry of `video_id` in a query's `urls.json`."""
     entries = read_json(urls_path)
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and str(entry.get("video_id")) == video_id:
-            return str(entry["url"])
+            return entry
     raise DownloadError(f"{urls_path} does not list video {video_id}", retryable=False,
                         reason="no_url")
 
 
+def unavailable_metadata(video_id: str, url: str, error: VideoUnavailable,
+                         retry_hours: float) -> dict[str, Any]:
+    """`metadata.json` of a video that cannot be had (for now, or for good)."""
+    now = datetime.now(UTC)
+    retry_after = None if error.permanent else (
+        (now + timedelta(hours=retry_hours)).isoformat(timespec="seconds").replace("+00:00", "Z"))
+    return {"video_id": video_id, "url": url,
+            "unavailable": {"reason": error.reason, "status_code": error.status_code,
+                            "status_msg": error.status_msg, "permanent": error.permanent,
+                            "retry_after": retry_after, "checked_at": utc_now()}}
+
+
 def run_download(job: Job) -> dict[str, Any]:
     """Download the video `job.key` from its page in `job.inputs["urls"]`; write its
-    metadata."""
+    metadata and caption tracks."""
     video_id = job.key
     job.context.update(video_id=video_id)
-    page = page_url(job.inputs["urls"], video_id)
+    entry = found_entry(job.inputs["urls"], video_id)
+    page = str(entry.get("url"))
     video_path, meta_path = Path(job.outputs["video"]), Path(job.outputs["meta"])
+    captions_dir = Path(job.outputs["captions"]) if "captions" in job.outputs else None
+    if captions_dir is not None:
+        captions_dir.mkdir(parents=True, exist_ok=True)
     job.context.update(url=page)
     log.info("downloading %s from %s (attempt %d)", video_id, page, job.attempt)
-    browsers: BrowserPool = job.resource("browsers")
     started = time.monotonic()
     try:
-        result = browsers.download(page, video_id, video_path,
-                                   BrowserSettings.from_config(job.config))
+        if entry.get("kind") == "photo":  # a photo post's link: no video to load a page for
+            raise VideoUnavailable("photo_post")
+        browsers: BrowserPool = job.resource("browsers")
+        result = browsers.download(
+            page, video_id, video_path, BrowserSettings.from_config(job.config),
+            captions_dir=captions_dir, run=job.run,
+            pages_dir=Path(job.params["pages"]) if job.params.get("pages") else None)
     except VideoUnavailable as error:
         job.record(error)
         log.warning("%s: %s", video_id, error)
         atomic_write_bytes(video_path, b"")
-        metadata = unavailable_metadata(video_id, page, error)
+        retry_hours = float((job.config.get("tiktok") or {}).get("unavailable_retry_hours",
+                                                                   DEFAULT_RETRY_HOURS))
+        metadata = unavailable_metadata(video_id, page, error, retry_hours)
         atomic_write_json(meta_path, metadata)
         return metadata
     metadata = build_metadata(result.item, video_id=video_id, url=page,
                               downloaded_at=utc_now())
+    metadata["rendition"] = result.rendition
+    metadata["captions"] = result.captions
     metadata["download"] = {"bytes": result.size, "page_visits": result.page_visits,
-                            "source_host": urlsplit(result.source_url).hostname,
                             "seconds": round(time.monotonic() - started, 3)}
     atomic_write_json(meta_path, metadata)
-    log.info("%s: %d bytes from %s after %d page visit(s)", video_id, result.size,
-             result.source_url.split("?")[0], result.page_visits)
+    log.info("%s: %d bytes from %s after %d page visit(s), %d caption track(s)", video_id,
+             result.size, result.source_url.split("?")[0], result.page_visits,
+             len(result.captions))
     return metadata
 
 

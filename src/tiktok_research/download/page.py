@@ -1,27 +1,36 @@
-"""TikTok video pages → outcome, candidate video URLs and `metadata.json` (pure, no I/O).
+"""One visit of a TikTok video page → what it found (pure, no I/O).
 
 A page carries its data in `<script id="__UNIVERSAL_DATA_FOR_REHYDRATION__">` →
-`__DEFAULT_SCOPE__["webapp.video-detail"]` (`statusCode`, `itemInfo.itemStruct`); older pages
-in `<script id="SIGI_STATE">` → `ItemModule[id]` with the status under `VideoPage`. A page with
-neither is a bot challenge or a login wall: worth another visit later. Counts and times arrive
-as ints or strings; both are accepted.
+`__DEFAULT_SCOPE__["webapp.video-detail"]` (`statusCode`, `statusMsg`, `itemInfo.itemStruct`);
+older pages in `<script id="SIGI_STATE">` → `ItemModule[id]` with the status under `VideoPage`.
+
+The outcomes, from the real site's behaviour (yt-dlp's extractor and issue threads, 4CAT):
+- unavailable for good: private post 10216, private account 10222, user gone 10221, a photo
+  post, an age-restricted item (`isContentClassified`, no video: it needs a login), a 404 page;
+- unavailable for now, to be tried again by a later run: 10204 (deleted posts, but also IP
+  blocks), region locked 10231, an empty item, any other code;
+- worth another visit in this job: a WAF challenge ("Please wait…", `#cs`, `#wci`), a captcha
+  overlay, a login wall (a redirect to /login, or an item with empty stats and createTime 0),
+  an empty shell (the app without its data), another video's item, 429 and 5xx.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from tiktok_research.download.item import as_int, candidates
+
 UNIVERSAL_DATA_ID = "__UNIVERSAL_DATA_FOR_REHYDRATION__"
 SIGI_STATE_ID = "SIGI_STATE"
-PRIVATE_CODES = {10216: "private_post", 10222: "private_account"}
-UNAVAILABLE_CODE = 10204
-HASHTAG = re.compile(r"#(\w+)", re.UNICODE)
+PERMANENT_CODES = {10216: "private_post", 10222: "private_account", 10221: "user_not_found"}
+TEMPORARY_CODES = {10204: "item_not_found", 10231: "region_locked"}
+CAPTCHA_MARKERS = ("captcha-verify-container", "captcha-verify-image",
+                   "secsdk-captcha-drag-icon", "captcha-disable-scroll")
+BLOCKED = ("challenge", "captcha", "login", "shell")  # a defence in the way, not the video
 
 Status = Literal["ok", "unavailable", "retry"]
 
@@ -30,18 +39,25 @@ Status = Literal["ok", "unavailable", "retry"]
 class PageOutcome:
     """What one visit of a video page found.
 
-    `status` is "ok" (item holds the normalised itemStruct), "unavailable" (private, deleted,
-    not available, a photo post: final, no retry helps) or "retry" (challenge, login wall).
+    `status` is "ok" (item holds the normalised itemStruct), "unavailable" (the video cannot be
+    had; `permanent` says whether a later run may find it) or "retry" (another visit may help).
     """
 
     status: Status
     reason: str = ""
     status_code: int | None = None
     item: dict[str, Any] = field(default_factory=dict)
+    permanent: bool = True
+    status_msg: str = ""
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def blocked(self) -> bool:
+        """A bot defence or a login wall stood in the way."""
+        return self.status == "retry" and self.reason in BLOCKED
 
 
 class _ScriptFinder(HTMLParser):
@@ -85,42 +101,9 @@ def script_json(html: str, element_id: str) -> Any:
         return None
 
 
-def as_int(value: Any) -> int | None:
-    """An int from an int, a float or a numeric string ("12100", "12100.0"); else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    try:
-        return int(float(str(value).strip()))
-    except ValueError:
-        return None
-
-
-def as_number(value: Any) -> int | float | None:
-    """Like as_int but keeps a fractional part (durations)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return value
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        return None
-    return int(number) if number.is_integer() else number
-
-
 def _status_code(value: Any) -> int:
     code = as_int(value)
     return 0 if code is None else code
-
-
-def _unavailable_reason(code: int) -> str:
-    if code in PRIVATE_CODES:
-        return PRIVATE_CODES[code]
-    if code == UNAVAILABLE_CODE:
-        return "unavailable"
-    return f"status_{code}"
 
 
 def normalise_legacy_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -141,28 +124,46 @@ def _is_login_url(url: str) -> bool:
     return urlsplit(url).path.rstrip("/").split("/")[-1:] == ["login"]
 
 
+def _has_element(html: str, element_id: str) -> bool:
+    return f'id="{element_id}"' in html or f"id='{element_id}'" in html
+
+
+def blocked_reason(html: str, final_url: str = "") -> str | None:
+    """Which defence a page without data shows: challenge, captcha, login, or None."""
+    if final_url and _is_login_url(final_url):
+        return "login"
+    if _has_element(html, "cs") and _has_element(html, "wci"):
+        return "challenge"
+    if any(marker in html for marker in CAPTCHA_MARKERS):
+        return "captcha"
+    return None
+
+
 def parse_page(html: str, video_id: str, *, http_status: int = 200,
                final_url: str = "") -> PageOutcome:
     """Classify one visit of a video page and extract its item when there is one."""
     if final_url and _is_login_url(final_url):
         return PageOutcome("retry", "login")
+    page_host = urlsplit(final_url).netloc or None
     universal = script_json(html, UNIVERSAL_DATA_ID)
     if isinstance(universal, dict):
         detail = _dict(_dict(universal.get("__DEFAULT_SCOPE__")).get("webapp.video-detail"))
         if detail:
-            code = _status_code(detail.get("statusCode"))
             item = _dict(_dict(detail.get("itemInfo")).get("itemStruct"))
-            return _classify(code, item, video_id)
+            return _classify(_status_code(detail.get("statusCode")),
+                             str(detail.get("statusMsg") or ""), item, video_id, page_host)
     sigi = script_json(html, SIGI_STATE_ID)
     if isinstance(sigi, dict):
-        code = _status_code(_dict(sigi.get("VideoPage")).get("statusCode"))
+        video_page = _dict(sigi.get("VideoPage"))
         item = _dict(_dict(sigi.get("ItemModule")).get(video_id))
-        return _classify(code, normalise_legacy_item(item) if item else {}, video_id)
+        return _classify(_status_code(video_page.get("statusCode")),
+                         str(video_page.get("statusMsg") or ""),
+                         normalise_legacy_item(item) if item else {}, video_id, page_host)
     if http_status in (404, 410):
         return PageOutcome("unavailable", "deleted")
     if http_status == 429 or http_status >= 500:
         return PageOutcome("retry", f"http_{http_status}")
-    return PageOutcome("retry", "challenge")
+    return PageOutcome("retry", blocked_reason(html, final_url) or "shell")
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -171,105 +172,35 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _classify(code: int, item: dict[str, Any], video_id: str) -> PageOutcome:
+def _login_wall_item(item: dict[str, Any]) -> bool:
+    """What a login wall serves in place of the item (4CAT): empty stats, or createTime 0.
+    An item without `stats` at all is not one: some carry only `statsV2`."""
+    stats = item.get("stats")
+    empty_stats = isinstance(stats, dict) and not stats and not _dict(item.get("statsV2"))
+    return empty_stats or str(item.get("createTime")).strip() == "0"
+
+
+def _classify(code: int, message: str, item: dict[str, Any], video_id: str,
+              page_host: str | None) -> PageOutcome:
+    if code in PERMANENT_CODES:
+        return PageOutcome("unavailable", PERMANENT_CODES[code], code, status_msg=message)
     if code != 0:
-        return PageOutcome("unavailable", _unavailable_reason(code), code)
+        return PageOutcome("unavailable", TEMPORARY_CODES.get(code, f"status_{code}"), code,
+                           permanent=False, status_msg=message)
     if not item:
-        return PageOutcome("unavailable", "deleted", code)
+        return PageOutcome("unavailable", "empty_item", code, permanent=False,
+                           status_msg=message)
     if str(item.get("id") or video_id) != video_id:
         # The page carries another video (a redirect to a recommendation): never save it
         # under this id.
         return PageOutcome("retry", "other_video", code)
-    if item.get("imagePost") and not candidate_urls(item):
+    if _login_wall_item(item):
+        return PageOutcome("retry", "login", code)
+    playable = candidates(item, page_host)
+    if item.get("imagePost") and not playable:
         return PageOutcome("unavailable", "photo_post", code, item)
-    if not candidate_urls(item):
+    if not playable:
         if item.get("isContentClassified"):
-            return PageOutcome("retry", "login", code, item)  # age-restricted: needs a login
-        return PageOutcome("unavailable", "no_video", code, item)
+            return PageOutcome("unavailable", "login_required", code, item)  # age-restricted
+        return PageOutcome("unavailable", "no_video", code, item, permanent=False)
     return PageOutcome("ok", "", code, item)
-
-
-def candidate_urls(item: dict[str, Any]) -> list[str]:
-    """Video URLs in the order to try: playAddr, bitrateInfo[].PlayAddr.UrlList, downloadAddr."""
-    video = item.get("video") or {}
-    urls: list[str] = []
-
-    def add(url: Any) -> None:
-        if isinstance(url, str) and url.startswith(("http://", "https://")) and url not in urls:
-            urls.append(url)
-
-    add(video.get("playAddr"))
-    for rate in video.get("bitrateInfo") or []:
-        for url in ((rate or {}).get("PlayAddr") or {}).get("UrlList") or []:
-            add(url)
-    add(video.get("downloadAddr"))
-    return urls
-
-
-def hashtags_of(item: dict[str, Any]) -> list[str]:
-    """Hashtag names in caption order: textExtra, else challenges, else `#words` of the caption."""
-    names: list[str] = []
-    for extra in item.get("textExtra") or []:
-        name = (extra or {}).get("hashtagName")
-        if name and name not in names:
-            names.append(name)
-    if not names:
-        for challenge in item.get("challenges") or []:
-            name = (challenge or {}).get("title")
-            if name and name not in names:
-                names.append(name)
-    if not names:
-        for name in HASHTAG.findall(item.get("desc") or ""):
-            if name not in names:
-                names.append(name)
-    return names
-
-
-def iso_utc(timestamp: Any) -> str | None:
-    seconds = as_int(timestamp)
-    if seconds is None:
-        return None
-    moment = datetime.fromtimestamp(seconds, tz=UTC)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _count(stats: dict[str, Any], stats_v2: dict[str, Any], name: str) -> int | None:
-    value = as_int(stats.get(name))
-    return value if value is not None else as_int(stats_v2.get(name))
-
-
-def build_metadata(item: dict[str, Any], *, video_id: str, url: str,
-                   downloaded_at: str) -> dict[str, Any]:
-    """`metadata.json` for a downloaded video: the author, caption, hashtags, times, size,
-    counts, music, location and stickers the page gives."""
-    author = item.get("author") or {}
-    video = item.get("video") or {}
-    music = item.get("music") or {}
-    stats = item.get("stats") or {}
-    stats_v2 = item.get("statsV2") or {}
-    stickers = [text for sticker in item.get("stickersOnItem") or []
-                for text in (sticker or {}).get("stickerText") or []]
-    return {
-        "video_id": video_id,
-        "url": url,
-        "author": author.get("uniqueId"),
-        "author_id": str(author["id"]) if author.get("id") is not None else None,
-        "author_nickname": author.get("nickname"),
-        "author_sec_uid": author.get("secUid"),
-        "caption": item.get("desc") or "",
-        "hashtags": hashtags_of(item),
-        "create_time": iso_utc(item.get("createTime")),
-        "duration": as_number(video.get("duration")),
-        "width": as_int(video.get("width")),
-        "height": as_int(video.get("height")),
-        "play_count": _count(stats, stats_v2, "playCount"),
-        "like_count": _count(stats, stats_v2, "diggCount"),
-        "comment_count": _count(stats, stats_v2, "commentCount"),
-        "share_count": _count(stats, stats_v2, "shareCount"),
-        "collect_count": _count(stats, stats_v2, "collectCount"),
-        "music_title": music.get("title"),
-        "music_author": music.get("authorName"),
-        "location": item.get("locationCreated"),
-        "stickers": stickers,
-        "downloaded_at": downloaded_at,
-    }

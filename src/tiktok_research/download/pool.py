@@ -13,9 +13,14 @@ from typing import Any
 from filelock import FileLock
 
 from tiktok_research.download.fetch import download_with_session, quiet_websocket_errors
-from tiktok_research.download.session import BrowserSession, BrowserSettings, DownloadResult
+from tiktok_research.download.session import (
+    BrowserSession,
+    BrowserSettings,
+    DownloadRequest,
+    DownloadResult,
+)
 from tiktok_research.download.slots import SLOT_WAIT_SECONDS, acquire_slot
-from tiktok_research.errors import DownloadError, VideoUnavailable
+from tiktok_research.errors import BreakerOpen, DownloadError, VideoUnavailable
 from tiktok_research.procs import process_start
 
 log = logging.getLogger("tiktok_research.download")
@@ -67,14 +72,14 @@ class _SlotBrowser:
             finally:
                 self.starting = False
 
-    async def download(self, page_url: str, video_id: str, video_path: Path,
+    async def download(self, request: DownloadRequest,
                        settings: BrowserSettings) -> DownloadResult:
         await self.start(settings)
         self.uses += 1
         try:
-            return await download_with_session(self.session, page_url, video_id, video_path)
-        except VideoUnavailable:
-            raise  # the page answered; the browser is fine
+            return await download_with_session(self.session, request)
+        except (VideoUnavailable, BreakerOpen):
+            raise  # the page answered, or no page was loaded: the browser is fine
         except BaseException:
             await self.stop()  # a blocked, broken or stuck browser is not used again
             raise
@@ -165,12 +170,14 @@ class BrowserPool:
             lock.release()
 
     def download(self, page_url: str, video_id: str, video_path: Path | str,
-                 settings: BrowserSettings) -> DownloadResult:
+                 settings: BrowserSettings, **extra: Any) -> DownloadResult:
+        """`extra`: the other fields of `DownloadRequest` (captions_dir, pages_dir, run)."""
+        request = DownloadRequest(page_url, video_id, Path(video_path), **extra)
         lock, browser = self._take_slot(settings)
         try:
             # The coroutine runs on the browser's thread in this thread's context (asyncio
             # copies it), so its log records go wherever this job's go.
-            return browser.run(browser.download(page_url, video_id, Path(video_path), settings))
+            return browser.run(browser.download(request, settings))
         finally:
             browser.starting = False
             lock.release()

@@ -8,28 +8,27 @@ them `tt_chain_token`) and the page as Referer, in byte ranges.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tenacity
 import zendriver
 
-from tiktok_research.download.page import PageOutcome, parse_page
+from tiktok_research.download.pace import Pace, PaceSettings
+from tiktok_research.download.page import SIGI_STATE_ID, UNIVERSAL_DATA_ID, PageOutcome, parse_page
 from tiktok_research.download.slots import PID_FILE, kill_process_group, launcher_script
-from tiktok_research.download.verify import verify_video
+from tiktok_research.download.transfer import Outside
 from tiktok_research.errors import (
+    BreakerOpen,
     DownloadError,
     PageBlocked,
-    TransientFetchError,
-    UrlRefused,
     VideoUnavailable,
 )
 
@@ -49,27 +48,6 @@ CHUNK_BYTES = 4 * 1024 * 1024
 FETCH_ATTEMPTS = 3  # one try and 2 retries per URL
 PAGE_ATTEMPTS = 4  # a challenge or login wall may pass after a wait and a fresh visit
 
-# Runs in the page: one ranged fetch with the page's cookies, the body as base64.
-FETCH_RANGE_JS = """
-(async () => {
-  try {
-    const response = await fetch(%(url)s, {
-      credentials: "include", cache: "no-store", referrer: location.href,
-      headers: {"Range": "bytes=%(start)d-%(end)d"},
-    });
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    let binary = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) {
-      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    }
-    return JSON.stringify({status: response.status, data: btoa(binary),
-      contentRange: response.headers.get("content-range") || "",
-      contentType: response.headers.get("content-type") || ""});
-  } catch (error) {
-    return JSON.stringify({status: 0, error: String(error)});
-  }
-})()
-"""
 PAGE_STATE_JS = """
 JSON.stringify({
   html: document.documentElement ? document.documentElement.outerHTML : "",
@@ -90,6 +68,8 @@ class BrowserSettings:
     backoff_seconds: float = 2.0
     chunk_bytes: int = CHUNK_BYTES  # bytes per Range request
     extra_args: tuple[str, ...] = ()  # more Chromium flags (tests: --host-resolver-rules)
+    challenge_wait: float = 20.0  # seconds a WAF challenge may take to solve itself and reload
+    pace: PaceSettings = PaceSettings()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BrowserSettings:
@@ -101,7 +81,26 @@ class BrowserSettings:
             workers=config["workers"],
             page_timeout=float(tiktok["page_timeout_seconds"]),
             backoff_seconds=float(tiktok["backoff_seconds"]),
+            challenge_wait=float(tiktok.get("challenge_wait_seconds", 20.0)),
+            pace=PaceSettings(
+                min_interval=float(tiktok.get("min_page_interval_seconds", 1.0)),
+                jitter=float(tiktok.get("page_interval_jitter", 0.3)),
+                pause_after=int(tiktok.get("breaker_pause_after", 5)),
+                pause_seconds=float(tiktok.get("breaker_pause_seconds", 30.0)),
+                stop_after=int(tiktok.get("breaker_stop_after", 10))),
         )
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """One video to download, and where this job's files go."""
+
+    page_url: str
+    video_id: str
+    video_path: Path
+    captions_dir: Path | None = None  # TikTok's caption tracks, when the page has them
+    pages_dir: Path | None = None  # HTML and a screenshot of each page in an unexpected state
+    run: str = ""  # the run: the breaker's count of blocked pages starts afresh with each
 
 
 @dataclass
@@ -110,6 +109,8 @@ class DownloadResult:
     source_url: str  # the candidate URL the bytes came from
     size: int
     page_visits: int
+    rendition: dict[str, Any] = field(default_factory=dict)  # which source, what the file is
+    captions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class BrowserSession:
@@ -123,6 +124,8 @@ class BrowserSession:
         self.pid: int | None = None
         self.own_group = False
         self.page_visits = 0
+        self.request: DownloadRequest | None = None  # the download in progress
+        self.pace: Pace | None = None
 
     async def start(self) -> None:
         if not self.settings.headless and not os.environ.get("DISPLAY"):
@@ -173,37 +176,90 @@ class BrowserSession:
             (self.profile / PID_FILE).unlink(missing_ok=True)
             self.browser = None
 
-    async def visit(self, page_url: str, video_id: str) -> PageOutcome:
-        """Load the page once and classify it."""
-        assert self.browser is not None
-        self.page_visits += 1
+    def begin(self, request: DownloadRequest) -> None:
+        """Serve this download next: its page dumps, its run's pace."""
+        self.request = request
+        self.page_visits = 0
+        self.pace = Pace(self.settings.profiles_dir, self.settings.pace, request.run)
+
+    async def _page_state(self) -> dict[str, Any]:
         timeout = self.settings.page_timeout
-        self.tab = await asyncio.wait_for(self.browser.get(page_url), timeout=timeout)
+        return json.loads(await asyncio.wait_for(self.tab.evaluate(PAGE_STATE_JS), timeout))
+
+    async def _settle(self, seconds: float, want_data: bool = False) -> dict[str, Any]:
+        """The page's state once it has loaded (and, with `want_data`, once its data script is
+        there), or as it is when `seconds` are up."""
         state: dict[str, Any] = {}
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            state = json.loads(await asyncio.wait_for(self.tab.evaluate(PAGE_STATE_JS), timeout))
-            if state.get("ready") in ("interactive", "complete") and state.get("html"):
+            state = await self._page_state()
+            html = state.get("html") or ""
+            loaded = state.get("ready") in ("interactive", "complete") and html
+            if loaded and (not want_data or UNIVERSAL_DATA_ID in html or SIGI_STATE_ID in html):
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.25 if want_data else 0.1)
+        return state
+
+    async def visit(self, page_url: str, video_id: str) -> PageOutcome:
+        """Load the page once (when the pace allows) and classify it. A WAF challenge solves
+        itself in the page and reloads it: the same tab waits for the data rather than
+        navigating away."""
+        assert self.browser is not None
+        if self.pace is not None:
+            await asyncio.to_thread(self.pace.turn)
+        self.page_visits += 1
+        self.tab = await asyncio.wait_for(self.browser.get(page_url),
+                                          timeout=self.settings.page_timeout)
+        state = await self._settle(self.settings.page_timeout)
+        outcome = self._classify(state, video_id)
+        if outcome.reason == "challenge":
+            log.info("visit %d of %s: a challenge page; waiting for it to pass",
+                     self.page_visits, page_url)
+            state = await self._settle(self.settings.challenge_wait, want_data=True)
+            outcome = self._classify(state, video_id)
+        if outcome.status == "retry":
+            await self._keep_page(state, outcome.reason)
+        if self.pace is not None:
+            await asyncio.to_thread(self.pace.record, outcome.blocked)
+        return outcome
+
+    @staticmethod
+    def _classify(state: dict[str, Any], video_id: str) -> PageOutcome:
         return parse_page(state.get("html", ""), video_id,
                           http_status=int(state.get("status") or 0),
                           final_url=state.get("url", ""))
 
-    def _retrying(self, attempts: int,
-                  exceptions: tuple[type[BaseException], ...]) -> tenacity.AsyncRetrying:
-        """Exponential backoff from `tiktok.backoff_seconds`, at most eight times that."""
+    async def _keep_page(self, state: dict[str, Any], reason: str) -> None:
+        """The HTML and a screenshot of a page in an unexpected state, for whoever wonders
+        why (`logs/pages/`)."""
+        request = self.request
+        if request is None or request.pages_dir is None:
+            return
+        stem = request.pages_dir / f"{request.video_id}-{self.page_visits}-{reason}"
+        try:
+            request.pages_dir.mkdir(parents=True, exist_ok=True)
+            stem.with_suffix(".html").write_text(state.get("html") or "", encoding="utf-8")
+            await asyncio.wait_for(self.tab.save_screenshot(str(stem.with_suffix(".png"))),
+                                   timeout=self.settings.page_timeout)
+        except Exception as error:  # a missing picture never fails the download
+            log.info("could not keep the page of visit %d: %r", self.page_visits, error)
+
+    def retrying(self, attempts: int, exceptions: tuple[type[BaseException], ...],
+                 never: tuple[type[BaseException], ...] = ()) -> tenacity.AsyncRetrying:
+        """Exponential backoff from `tiktok.backoff_seconds`, at most eight times that, on
+        `exceptions` but not `never`."""
         return tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(attempts),
             wait=tenacity.wait_exponential(multiplier=self.settings.backoff_seconds,
                                            max=self.settings.backoff_seconds * 8),
-            retry=tenacity.retry_if_exception_type(exceptions),
+            retry=(tenacity.retry_if_exception_type(exceptions)
+                   & tenacity.retry_if_not_exception_type(never)),
             reraise=True,
         )
 
     async def open_video_page(self, page_url: str, video_id: str) -> PageOutcome:
         """Visit until the page shows its data; challenge/login pages get a wait and a revisit."""
-        retrying = self._retrying(PAGE_ATTEMPTS, (PageBlocked, TimeoutError))
+        retrying = self.retrying(PAGE_ATTEMPTS, (PageBlocked, TimeoutError), never=(BreakerOpen,))
         try:
             async for attempt in retrying:
                 with attempt:
@@ -216,69 +272,15 @@ class BrowserSession:
             raise DownloadError(f"the video page did not load within "
                                 f"{self.settings.page_timeout:.0f} s") from None
         if outcome.status == "unavailable":
-            raise VideoUnavailable(outcome.reason, outcome.status_code)
+            raise VideoUnavailable(outcome.reason, outcome.status_code,
+                                   permanent=outcome.permanent, status_msg=outcome.status_msg)
         return outcome
 
-    async def fetch_range(self, url: str, start: int, end: int) -> tuple[int, str, bytes]:
-        script = FETCH_RANGE_JS % {"url": json.dumps(url), "start": start, "end": end}
-        raw = await asyncio.wait_for(self.tab.evaluate(script, await_promise=True),
-                                     timeout=self.settings.page_timeout * 4)
-        answer = json.loads(raw)
-        if answer["status"] == 0:
-            raise TransientFetchError(f"network error fetching the video: {answer.get('error')}")
-        return answer["status"], answer.get("contentRange", ""), base64.b64decode(answer["data"])
-
-    async def fetch_to(self, url: str, target: Path) -> int:
-        """Fetch `url` into `target` in byte ranges; the size written.
-
-        The total comes from Content-Range; a cross-origin CDN may not expose that header to
-        the page, and then a short range (or 416 past the end) marks the end instead.
-        """
-        chunk = self.settings.chunk_bytes
-        total: int | None = None
-        written = 0
-        with open(target, "wb") as handle:
-            while total is None or written < total:
-                status, content_range, data = await self.fetch_range(
-                    url, written, written + chunk - 1)
-                if status == 416 and written and total is None:
-                    break  # the previous range ended exactly at the end
-                if status in (401, 403, 404, 410):
-                    raise UrlRefused(f"the CDN answered {status}")
-                if status == 429 or status >= 500:
-                    raise TransientFetchError(f"the CDN answered {status}")
-                if status == 200:  # the whole body at once, range ignored
-                    handle.seek(0)
-                    handle.truncate()
-                    handle.write(data)
-                    return len(data)
-                if status != 206:
-                    raise TransientFetchError(f"the CDN answered {status}")
-                if not data:
-                    raise TransientFetchError("the CDN sent an empty range")
-                handle.write(data)
-                written += len(data)
-                if content_range:
-                    total = _range_total(content_range)
-                elif len(data) < chunk:
-                    break
-        return written
-
-    async def download_candidate(self, url: str, part: Path) -> int:
-        """One URL with 2 retries and backoff; a refused URL is not retried (needs a reload)."""
-        retrying = self._retrying(FETCH_ATTEMPTS, (TransientFetchError, TimeoutError))
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    size = await self.fetch_to(url, part)
-                    await asyncio.to_thread(verify_video, part)
-        except TimeoutError:
-            raise TransientFetchError("the video fetch timed out") from None
-        return size
-
-
-def _range_total(content_range: str) -> int:
-    try:
-        return int(content_range.rsplit("/", 1)[1])
-    except (IndexError, ValueError):
-        raise TransientFetchError(f"bad Content-Range {content_range!r}") from None
+    async def outside(self, referer: str) -> Outside:
+        """A client that fetches outside the page with this browser's cookies and
+        User-Agent."""
+        assert self.browser is not None and self.tab is not None
+        timeout = self.settings.page_timeout
+        cookies = await asyncio.wait_for(self.browser.cookies.get_all(), timeout=timeout)
+        user_agent = await asyncio.wait_for(self.tab.evaluate("navigator.userAgent"), timeout)
+        return Outside(cookies, str(user_agent), referer, timeout)

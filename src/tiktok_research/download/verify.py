@@ -4,6 +4,7 @@ fails here, before it is renamed into place."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from tiktok_research.errors import BadVideo
@@ -41,18 +42,33 @@ def check_mp4_boxes(path: Path) -> None:
             raise BadVideo(f"MP4 file has no {needed!r} box")
 
 
-def probe_video(path: Path) -> float:
-    """The duration of a file with a video stream (PyAV, in this process: an ffprobe process
-    per download cost more CPU than the rest of the check); BadVideo otherwise."""
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the file holds, read from its streams."""
+
+    duration: float
+    width: int
+    height: int
+    codec: str
+    has_audio: bool
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """The streams of a file with a video stream (PyAV, in this process: an ffprobe process
+    per download costs more CPU than the rest of the check); BadVideo otherwise."""
     import av
 
     try:
         # FFmpeg's interrupt callback gives up on a hostile file that stalls the demuxer.
         with av.open(str(path), timeout=PROBE_TIMEOUT_SECONDS) as container:
             videos = list(container.streams.video)
+            has_audio = bool(container.streams.audio)
             duration = (container.duration / av.time_base if container.duration else 0.0)
             if not duration and videos and videos[0].duration and videos[0].time_base:
                 duration = float(videos[0].duration * videos[0].time_base)
+            first = videos[0] if videos else None
+            size = (first.codec_context.width, first.codec_context.height) if first else (0, 0)
+            codec = first.codec_context.name if first else ""
     except (av.FFmpegError, OSError) as error:
         reason = getattr(error, "strerror", None) or " ".join(str(error).split())[:200]
         raise BadVideo(f"FFmpeg cannot read the file: {reason}") from None
@@ -60,9 +76,9 @@ def probe_video(path: Path) -> float:
         raise BadVideo("no video stream in the file")
     if duration <= 0:
         raise BadVideo("the video has no duration")
-    return duration
+    return VideoInfo(float(duration), int(size[0]), int(size[1]), codec, has_audio)
 
 
-def verify_video(path: Path) -> float:
+def verify_video(path: Path) -> VideoInfo:
     check_mp4_boxes(path)
     return probe_video(path)

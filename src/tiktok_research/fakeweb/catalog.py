@@ -24,7 +24,16 @@ KINDS = (
     "deleted",  # page 404 without item data
     "html_as_video",  # the CDN answers an HTML page with 200
     "truncated",  # the CDN answers a truncated MP4
+    # Shapes of the real site (reference/external-apis.md, "TikTok, field behaviour"):
+    "region_locked",  # statusCode 10231 (gallery-dl: "Region locked")
+    "user_not_found",  # statusCode 10221 (gallery-dl: "User account could not be found")
+    "empty_item",  # statusCode 0 with `itemStruct: {}`
+    "missing_item",  # statusCode 0 with no `itemInfo` at all
+    "age_restricted",  # isContentClassified true and no `video` (yt-dlp: needs login)
+    "login_wall",  # statusCode 0, empty `stats`, createTime "0" (4CAT: post behind a login)
 )
+# Forms of a search result's link to a video (reference: "Link forms in search results").
+LINK_FORMS = ("canonical", "mobile", "http", "t", "vm", "vt", "share", "embed", "photo")
 
 AUTHORS = [
     ("wanderwithmika", "Mika Travels"), ("ramenhunter.jp", "Ramen Hunter"),
@@ -82,6 +91,10 @@ class Scene:
 
 @dataclass
 class DemoVideo:
+    """One video of the fake site. The fields after `script` choose the page's and the CDN's
+    shape; their defaults are the plain shape (a `playAddr`, one muxed h264 gear, no captions),
+    and each other value is a shape of the real site named in fakeweb/tiktok.py."""
+
     video_id: str
     author: str
     author_id: str
@@ -104,6 +117,40 @@ class DemoVideo:
     challenge_visits: int = 0  # serve a bot challenge for the first N page visits
     login_visits: int = 0  # then redirect to /login for the next N visits
     expired_url_visits: int = 0  # then serve already-expired video URLs for the next N visits
+    # Bot defences (fakeweb/tiktok.py, "bot defences"): solved WAF proof-of-work challenges
+    # needed before the page is served (each page reloads itself), then a captcha overlay for
+    # N visits and an empty app shell for N visits (both before `challenge_visits`).
+    waf_challenge_rounds: int = 0
+    captcha_visits: int = 0
+    shell_visits: int = 0
+    # Video sources in itemStruct.video (fakeweb/tiktok.py, "video sources").
+    first_gear: str = "h264"  # "dash": bitrateInfo[0] is a video-only DASH gear + bitrateAudioInfo
+    bytevc2_gear: bool = False  # add an undecodable bytevc2 gear before the h264 one
+    sources: str = "all"  # "struct_only": playAddr "" and PlayAddrStruct the only clean source
+    play_addr_list: bool = False  # playAddr as a list of {"src": url}
+    download_only: bool = False  # downloadAddr (watermarked) is the only source
+    watermark_download: bool = False  # downloadAddr serves the watermarked rendition
+    www_format_url: bool = False  # a gear URL on the page's own host answering ~31 KB non-video
+    audio_url_list_as_object: bool = False  # bitrateAudioInfo[].UrlList as one {MainUrl, ...}
+    cdn_cors: bool = True  # False: the CDN and captions send no Access-Control-* headers
+    # Counts: `stats` rounded as TikTok shows them (statsV2 stays exact), or statsV2 only.
+    rounded_stats: bool = False
+    stats_v2_only: bool = False
+    # Captions: video.subtitleInfos and video.claInfo.captionInfos, one WebVTT per language
+    # (the first is the original, Source `caption_source`; the others "MT"); the languages in
+    # `failing_captions` answer 404.
+    captions: tuple[str, ...] = ()
+    caption_source: str = "ASR"
+    failing_captions: tuple[str, ...] = ()
+    # How search results link to this video (rendered by fakeweb/serper.py): one of LINK_FORMS,
+    # e.g. "vm" for a vm.tiktok.com short link, "photo" for /@user/photo/ID.
+    link_form: str = "canonical"
+
+    @property
+    def download_watermarked(self) -> bool:
+        """Whether downloadAddr serves the watermarked rendition (reference: downloadAddr has a
+        burned-in "TikTok @author" watermark)."""
+        return self.watermark_download or self.download_only or self.sources == "struct_only"
 
     @property
     def page_path(self) -> str:
@@ -237,4 +284,15 @@ def demo_catalog(seed: int = 2024) -> Catalog:
     extras = {"travel": [photo, silent], "food": [legacy, quiet], "health": [private]}
     for topic, pool in pools.items():
         catalog.query_results[f"__topic__{topic}"] = pool + extras[topic]
+    # Shapes of the real site, set after every random draw so the demo finds the same videos
+    # with the same outcomes: TikTok's own captions on one narrated video per topic (English
+    # ASR; the health one also an MT Spanish track), and a first gear that is DASH video-only
+    # with rounded `stats` beside exact `statsV2` on another (not one of the first two queries'
+    # videos, whose metadata tests/test_download_workflow.py compares with the catalog's).
+    catalog.videos[pools["travel"][2]].captions = ("eng-US",)
+    catalog.videos[pools["food"][1]].captions = ("eng-US",)
+    catalog.videos[pools["health"][0]].captions = ("eng-US", "spa-ES")
+    dash = catalog.videos[pools["health"][1]]
+    dash.first_gear = "dash"
+    dash.rounded_stats = True
     return catalog

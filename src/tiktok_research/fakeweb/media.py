@@ -6,12 +6,18 @@ the script (silence when there is none, no audio stream at all when `has_audio` 
 Files are cached under `.cache/demo-media`, keyed by a hash of the ground truth, generated
 under a file lock (two processes may ask at once) and renamed into place only when complete.
 Beside each `{video_id}.mp4` lies `{video_id}.truth.json` with what the process stage must find.
+
+The real site's other renditions are derived from that file, cached the same way
+(`ensure_rendition`): the video-only and audio-only streams of a DASH gear (`-an`/`-vn -c copy`)
+and the watermarked `downloadAddr` file (re-encoded with a "TikTok @author" overlay). The
+captions TikTok serves are WebVTT made from the script with plausible timings (`webvtt`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 import subprocess
 import tempfile
@@ -173,3 +179,142 @@ def ensure_media(videos: Iterable[DemoVideo], media_dir: Path | None = None) -> 
 def load_truth(media_path: Path) -> dict[str, Any]:
     """The ground truth written beside a generated MP4."""
     return json.loads(media_path.with_suffix(".truth.json").read_text(encoding="utf-8"))
+
+
+# --- derived renditions and captions ----------------------------------------------------------
+# Bump when a rendition's making changes, so cached ones are regenerated.
+RENDITION_VERSION = 1
+RENDITIONS = {
+    "video_only": ".video.mp4",  # a DASH video gear: the video stream alone
+    "audio_only": ".audio.m4a",  # its bitrateAudioInfo stream: the audio alone
+    "watermarked": ".watermarked.mp4",  # downloadAddr: a burned-in "TikTok @author" mark
+    "bytevc2": ".bytevc2.mp4",  # a bytevc2 gear: a valid MP4 layout no player can decode
+}
+WATERMARK_FONT_SIZE = 30
+
+
+def _rendition_args(video: DemoVideo, kind: str, source: Path, target: Path,
+                    workdir: Path) -> list[str]:
+    base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)]
+    if kind == "video_only":
+        return [*base, "-map", "0:v:0", "-an", "-c", "copy", "-movflags", "+faststart",
+                "-f", "mp4", str(target)]
+    if kind == "audio_only":
+        return [*base, "-map", "0:a:0", "-vn", "-c", "copy", "-movflags", "+faststart",
+                "-f", "mp4", str(target)]
+    # TikTok's download watermark: the logo word and the handle, top left for the first half,
+    # bottom right for the second.
+    mark = workdir / "watermark.txt"
+    mark.write_text(f"TikTok\n@{video.author}", encoding="utf-8")
+    half = f"{video.duration / 2:.3f}"
+    overlay = (f"drawtext=fontfile={FONT}:textfile={mark}:fontsize={WATERMARK_FONT_SIZE}"
+               f":fontcolor=white@0.85:borderw=2:bordercolor=black@0.6:line_spacing=6"
+               f":x='if(lt(t,{half}),24,w-tw-24)':y='if(lt(t,{half}),48,h-th-96)'")
+    return [*base, "-map", "0:v:0", "-map", "0:a?", "-vf", overlay, "-c:v", "libx264",
+            "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "copy",
+            "-movflags", "+faststart", "-f", "mp4", str(target)]
+
+
+def ensure_rendition(video: DemoVideo, kind: str, media_dir: Path | None = None) -> Path:
+    """The cached `kind` rendition (one of RENDITIONS) of `video`'s demo file, made from it
+    when missing or when the demo file changed."""
+    if kind not in RENDITIONS:
+        raise ValueError(f"unknown rendition {kind!r}")
+    if kind == "audio_only" and not video.has_audio:
+        raise ValueError(f"video {video.video_id} has no audio stream to split off")
+    directory = Path(media_dir) if media_dir is not None else DEFAULT_MEDIA_DIR
+    source = ensure_media([video], directory)[video.video_id]
+    target = directory / f"{video.video_id}{RENDITIONS[kind]}"
+    stamp_path = directory / f"{video.video_id}.{kind}.json"
+    stamp = {"source": truth_hash(ground_truth(video)), "kind": kind,
+             "version": RENDITION_VERSION, "author": video.author}
+
+    def fresh() -> bool:
+        return target.exists() and read_json(stamp_path) == stamp
+
+    if fresh():
+        return target
+    with FileLock(str(directory / f".{video.video_id}.{kind}.lock")):
+        if fresh():
+            return target
+        partial = directory / f".{video.video_id}.{kind}.part{target.suffix}"
+        try:
+            if kind == "bytevc2":
+                partial.write_bytes(undecodable_copy(source.read_bytes(), video.video_id))
+            else:
+                with tempfile.TemporaryDirectory(prefix="demo-rendition-") as tmp:
+                    _run(_rendition_args(video, kind, source, partial, Path(tmp)))
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        atomic_write_json(stamp_path, stamp)
+    return target
+
+
+def _boxes(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(offset, size, type) of an MP4's top-level boxes."""
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset:offset + 4], "big")
+        kind = data[offset + 4:offset + 8]
+        if size == 1:
+            size = int.from_bytes(data[offset + 8:offset + 16], "big")
+        elif size == 0:
+            size = len(data) - offset
+        if size < 8:
+            break
+        boxes.append((offset, size, kind))
+        offset += size
+    return boxes
+
+
+def undecodable_copy(data: bytes, seed: str) -> bytes:
+    """`data` (an MP4) as a bytevc2 gear looks to a common player: the same box layout, its
+    video sample entries renamed to the unknown codec `bvc2`, and its media data replaced by
+    noise of the same length. The boxes check out; nothing decodes."""
+    out = bytearray(data)
+    for offset, size, kind in _boxes(data):
+        if kind == b"moov":
+            out[offset:offset + size] = data[offset:offset + size].replace(b"avc1", b"bvc2")
+        elif kind == b"mdat":
+            header = 16 if int.from_bytes(data[offset:offset + 4], "big") == 1 else 8
+            noise = random.Random(f"bytevc2:{seed}").randbytes(size - header)
+            out[offset + header:offset + size] = noise
+    return bytes(out)
+
+
+def caption_cues(video: DemoVideo, words_per_cue: int = 7) -> list[tuple[float, float, str]]:
+    """(start, end, text) cues over the narration: a few words each, timed at the narration's
+    speaking rate from its 0.3 s lead-in, squeezed to end before the video does."""
+    words = video.script.split()
+    if not words or not video.has_audio:
+        return []
+    lead_in = 0.3
+    seconds_per_word = 60.0 / SPEECH_WPM
+    span = len(words) * seconds_per_word
+    room = max(0.5, video.duration - 0.5 - lead_in)
+    if span > room:
+        seconds_per_word = room / len(words)
+    cues = []
+    for first in range(0, len(words), words_per_cue):
+        chunk = words[first:first + words_per_cue]
+        start = lead_in + first * seconds_per_word
+        end = start + len(chunk) * seconds_per_word
+        cues.append((round(start, 3), round(min(end, video.duration), 3), " ".join(chunk)))
+    return cues
+
+
+def _timestamp(seconds: float) -> str:
+    millis = int(round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+def webvtt(video: DemoVideo) -> str:
+    """The WebVTT caption track TikTok would serve for `video` (its script, timed)."""
+    lines = ["WEBVTT", ""]
+    for start, end, text in caption_cues(video):
+        lines += [f"{_timestamp(start)} --> {_timestamp(end)}", text, ""]
+    return "\n".join(lines)

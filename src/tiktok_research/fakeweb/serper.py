@@ -1,9 +1,19 @@
 """Fake Serper: `POST /videos` (and `/search`) answering from the demo catalog.
 
 Faithful to reference/external-apis.md: X-API-KEY auth (403 "Unauthorized."), credits (400
-"Not enough credits"), `{"message", "statusCode"}` error bodies, body fields or the same fields
-as a query string, paging with `num`/`page`. Result lists mix in non-TikTok links, duplicates
-and tracking query strings, as real ones do.
+"Not enough credits"; only a 200 costs one: failed requests cost none), `{"message",
+"statusCode"}` error bodies, body fields or the same fields as a query string, paging with
+`num`/`page`. Result lists mix in non-TikTok links, duplicates and tracking query strings, as
+real ones do.
+
+A video's link takes the form its `link_form` names (`catalog.LINK_FORMS`; reference: "Link
+forms in search results"): `canonical` /@user/video/ID (every other rank with a tracking query
+string), `share` /share/video/ID, `embed` /embed/v2/ID, `photo` /@user/photo/ID, `t`
+/t/<code>/, `vm` and `vt` short links (`fakeweb.shortlinks`). The fake serves plain HTTP on its
+own host, so `http` is the canonical form there; `mobile` is the page on the fake's second
+listener (its other host, as m.tiktok.com is TikTok's; without one, the main host), and vm/vt
+short links sit on the second listener too (without one: on vm.tiktok.com / vt.tiktok.com,
+which a client reaches only through the fake as its HTTP proxy).
 """
 
 from __future__ import annotations
@@ -11,6 +21,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tiktok_research.fakeweb import shortlinks
+from tiktok_research.fakeweb.catalog import LINK_FORMS, DemoVideo
 from tiktok_research.fakeweb.web import Request, Response, Web, fault_response
 
 INVALID_KEYS = {"", "invalid", "bad-key"}
@@ -20,6 +32,7 @@ NOISE = [
     ("https://www.facebook.com/watch/?v={token}", "Facebook"),
 ]
 SERVICE = "serper"
+TRACKING = "?is_from_webapp=1&sender_device=pc"
 
 
 def _error(status: int) -> dict[str, Any]:
@@ -28,18 +41,34 @@ def _error(status: int) -> dict[str, Any]:
     return {"message": messages.get(status, "Error"), "statusCode": status}
 
 
+def result_link(web: Web, video: DemoVideo, rank: int) -> str:
+    """The link of `video` at `rank` in a result list, in its `link_form`."""
+    form = getattr(video, "link_form", "canonical")
+    if form not in LINK_FORMS:
+        raise ValueError(f"video {video.video_id}: unknown link_form {form!r}")
+    page = f"http://{web.host}{video.page_path}"
+    if form == "mobile":
+        return f"http://{web.second_host or web.host}{video.page_path}"
+    if form == "share":
+        return f"http://{web.host}/share/video/{video.video_id}"
+    if form == "embed":
+        return f"http://{web.host}/embed/v2/{video.video_id}"
+    if form == "photo":
+        return f"http://{web.host}/@{video.author}/photo/{video.video_id}"
+    if form in ("t", "vm", "vt"):
+        return shortlinks.short_link(web, video.video_id, form)
+    return page + TRACKING if rank % 2 == 1 else page
+
+
 def result_items(web: Web, query: str) -> list[dict[str, Any]]:
     """The whole ranked result list for a query, TikTok links interleaved with noise."""
     items: list[dict[str, Any]] = []
     ids = web.catalog.results_for(query)
     for rank, video_id in enumerate(ids):
         video = web.catalog.videos[video_id]
-        link = f"http://{web.host}{video.page_path}"
-        if rank % 2 == 1:
-            link += "?is_from_webapp=1&sender_device=pc"
         items.append({
             "title": f"{video.desc[:60]} | TikTok",
-            "link": link,
+            "link": result_link(web, video, rank),
             "snippet": video.desc,
             "imageUrl": f"http://{web.host}/cover/{video_id}.jpeg",
             "duration": f"0:{int(video.duration):02d}",
@@ -71,10 +100,8 @@ def handle(web: Web, request: Request) -> Response | None:
     if request.header("x-api-key") in INVALID_KEYS:
         return Response.json(_error(403), 403)
     credits = web.state.get("serper_credits")
-    if credits is not None:
-        if credits <= 0:
-            return Response.json(_error(400), 400)
-        web.state["serper_credits"] = credits - 1
+    if credits is not None and credits <= 0:
+        return Response.json(_error(400), 400)
     try:
         body = request.json() if request.body else {}
     except ValueError:
@@ -92,6 +119,9 @@ def handle(web: Web, request: Request) -> Response | None:
     everything = result_items(web, query)
     window = everything[(page - 1) * num: page * num]
     videos = [dict(item, position=(page - 1) * num + i + 1) for i, item in enumerate(window)]
+    if credits is not None:  # only an answered search costs a credit
+        with web.lock:
+            web.state["serper_credits"] = web.state["serper_credits"] - 1
     return Response.json({
         "searchParameters": {"q": query, "gl": params.get("gl", "us"), "hl": params.get("hl", "en"),
                              "type": "videos", "num": num, "page": page, "engine": "google"},

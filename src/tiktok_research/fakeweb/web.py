@@ -4,6 +4,13 @@ that dispatches each request to the services it was given (`server.FakeWeb` give
 Each service is a module with `handle(web, request) -> Response | None`; the first one that
 answers wins. Faults are injected per service (`web.fail(...)`), from Python in tests or over
 HTTP (`POST /_fake/fail`) from another process, and every request is recorded.
+
+`web.add_listener("127.0.0.2")` makes the same site answer on a second loopback address too
+(`web.second_host`, e.g. TikTok's short-link host), with the same services and state. Requests
+are routed on their path, and a request target in absolute form (`GET http://host/path`, what
+an HTTP client sends to a proxy) is served like `GET /path` with `request.host` = `host`: the
+fake web can stand in as the plain-HTTP proxy of a client (`HTTP_PROXY=http://127.0.0.1:PORT`)
+and so answer for host names such as vm.tiktok.com.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     body: bytes
+    host: str = ""  # the host[:port] asked for: absolute-form target's, else the Host header
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -92,6 +100,7 @@ class Web:
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._listeners: list[ThreadingHTTPServer] = []
 
     @property
     def host(self) -> str:
@@ -102,8 +111,28 @@ class Web:
     def base_url(self) -> str:
         return f"http://{self.host}"
 
+    def add_listener(self, host: str = "127.0.0.2", port: int = 0) -> str:
+        """Serve the same site on one more address as well (now); its `host:port`."""
+        httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        httpd.daemon_threads = True
+        self._listeners.append(httpd)
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        bound_host, bound_port = httpd.server_address[:2]
+        return f"{bound_host}:{bound_port}"
+
+    @property
+    def second_host(self) -> str | None:
+        """`host:port` of the first listener added with `add_listener`, if any."""
+        if not self._listeners:
+            return None
+        host, port = self._listeners[0].server_address[:2]
+        return f"{host}:{port}"
+
     def start(self) -> Web:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval: stop() waits up to one for the server to notice.
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -111,6 +140,9 @@ class Web:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
+        for httpd in self._listeners:
+            httpd.shutdown()
+            httpd.server_close()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -217,15 +249,17 @@ def _make_handler(web: Web) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _handle(self) -> None:
+            # `/path?query` or, as sent to a proxy, `http://host:port/path?query`.
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             request = Request(
                 method=self.command,
-                path=parts.path,
+                path=parts.path or "/",
                 query={key: values[-1] for key, values in parse_qs(parts.query).items()},
                 headers={key.lower(): value for key, value in self.headers.items()},
                 body=body,
+                host=(parts.netloc or self.headers.get("Host") or "").lower(),
             )
             try:
                 response = web.dispatch(request)

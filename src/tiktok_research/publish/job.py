@@ -36,7 +36,7 @@ from tiktok_research.process.engines import OCR, TRANSCRIBER
 from tiktok_research.process.steps import ProcessOutputs, ProcessSettings, process_video
 from tiktok_research.process.validate import validate_outputs
 from tiktok_research.publish.publish import PublishedFiles, publish_video
-from tiktok_research.publish.rows import dataset_row
+from tiktok_research.publish.rows import captions_text, dataset_row
 from tiktok_research.records import one_line, utc_now
 from tiktok_research.registry import Job, Task
 
@@ -99,6 +99,9 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
     if isinstance(unavailable, dict):
         return end_without_publishing(job, "unavailable", str(unavailable.get("reason")),
                                       status_code=unavailable.get("status_code"),
+                                      status_msg=unavailable.get("status_msg"),
+                                      permanent=unavailable.get("permanent", True),
+                                      retry_after=unavailable.get("retry_after"),
                                       url=metadata.get("url"))
     settings = ProcessSettings.from_config(config)
     timings: dict[str, float] = {}
@@ -124,10 +127,11 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
             return end_without_publishing(job, error.outcome, error.reason, type=error.kind,
                                           error=one_line(error), url=metadata.get("url"))
         started = time.monotonic()
+        captions = Path(job.inputs["captions"]) if job.inputs.get("captions") else None
         files = PublishedFiles(Path(job.inputs["meta"]), paths.transcript, paths.timestamps,
                                paths.ocr, paths.audio, paths.frames,
                                Path(job.inputs["video"]) if config.get("include_video")
-                               else None)
+                               else None, captions)
         try:
             published = publish_video(video_id, files, config)
         except PipelineError:
@@ -138,7 +142,8 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
         timings["publish_video"] = round(time.monotonic() - started, 4)
         language = (read_json(paths.timestamps, {}) or {}).get("language")
     receipt = {"video_id": video_id, "outcome": "published", **published,
-               "dataset_row": dataset_row(published["row"], metadata, language),
+               "dataset_row": dataset_row(published["row"], metadata, language,
+                                          captions_text(captions)),
                "timings": timings, "attempt": job.attempt}
     atomic_write_json(job.outputs["receipt"], receipt)
     return receipt

@@ -75,6 +75,7 @@ class PublishedFiles:
     audio: Path
     frames: Path
     video: Path | None = None  # only with include_video
+    captions: Path | None = None  # TikTok's caption tracks (`{language}.vtt`), when any
 
     def uploads(self, max_frames: int) -> tuple[list[tuple[Path, str]], int]:
         """(local path, name under the video's folder) in upload order, and the frames there
@@ -86,6 +87,9 @@ class PublishedFiles:
                   if self.frames.is_dir() else [])
         files += [(frame, f"{VIDEO_FILES['frames']}/{frame.name}")
                   for frame in pick_frames(frames, max_frames)]
+        if self.captions is not None and self.captions.is_dir():
+            files += [(track, f"{VIDEO_FILES['captions']}/{track.name}")
+                      for track in sorted(self.captions.glob("*.vtt")) if track.is_file()]
         if self.video is not None:
             files.append((self.video, VIDEO_FILES["video"]))
         return files, len(frames)

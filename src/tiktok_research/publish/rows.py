@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+
+CUE_TIMING = re.compile(r"^\s*(\d+:)?\d+:\d+[.,]\d+\s+-->")
+TAG = re.compile(r"<[^>]*>")
 
 # Metadata fields that the dataset export carries next to the `videos` columns.
 METADATA_COLUMNS = (
@@ -58,14 +62,53 @@ def video_row(video_id: str, metadata: dict[str, Any], transcript: str, ocr: dic
     }
 
 
-def dataset_row(row: dict[str, Any], metadata: dict[str, Any],
-                language: str | None) -> dict[str, Any]:
-    """The video's row of the dataset export: its `videos` row plus the metadata fields and the
-    transcript's language (the queries that found it are added by the run summary)."""
+def vtt_text(vtt: str) -> str:
+    """The words of a WebVTT caption track, cue after cue, without timings, settings or tags."""
+    lines, skipping = [], False
+    for line in vtt.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            skipping = False
+            continue
+        if stripped.startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
+            skipping = True
+        if skipping:
+            continue
+        if CUE_TIMING.match(stripped):
+            continue
+        if stripped.isdigit() and not lines:  # a cue number before the first timing
+            continue
+        text = TAG.sub("", stripped).strip()
+        if text and not text.isdigit():
+            lines.append(text)
+    return " ".join(lines)
+
+
+def captions_text(folder: Path | None) -> str:
+    """Every caption track of the video as text, each after its language: `[eng-US] ...`."""
+    if folder is None or not folder.is_dir():
+        return ""
+    parts = []
+    for track in sorted(folder.glob("*.vtt")):
+        text = vtt_text(track.read_text(encoding="utf-8", errors="replace"))
+        if text:
+            parts.append(f"[{track.stem}] {text}")
+    return "\n".join(parts)
+
+
+def dataset_row(row: dict[str, Any], metadata: dict[str, Any], language: str | None,
+                captions: str = "") -> dict[str, Any]:
+    """The video's row of the dataset export: its `videos` row plus the metadata fields, the
+    transcript's language and TikTok's own captions (the queries that found it are added by
+    the run summary)."""
     exported = dict(row)
     for column in METADATA_COLUMNS:
         value = metadata.get(column)
         exported[column] = (" ".join(f"#{tag}" for tag in value)
                             if column == "hashtags" and isinstance(value, list) else value)
     exported["transcript_language"] = language
+    rendition = metadata.get("rendition") if isinstance(metadata.get("rendition"), dict) else {}
+    exported["rendition"] = rendition.get("kind")
+    exported["watermarked"] = rendition.get("watermarked")
+    exported["tiktok_captions"] = captions
     return exported

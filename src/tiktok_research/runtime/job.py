@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from tiktok_research.records import one_line
 from tiktok_research.registry import Job
 from tiktok_research.runtime.logs import job_log
+from tiktok_research.runtime.run import RUN_ENV
 
 log = logging.getLogger("tiktok_research.runtime")
 
@@ -59,7 +61,7 @@ def parse_job(argv: list[str] | None) -> Job:
                inputs=_pairs(args.inputs, "--in", parser),
                outputs=_pairs(args.outputs, "--out", parser),
                params=_pairs(args.params, "--param", parser), attempt=args.attempt,
-               log=args.log)
+               log=args.log, run=os.environ.get(RUN_ENV, ""))
 
 
 def run_job(job: Job) -> None:
@@ -94,7 +96,8 @@ def run_snakemake_job(snakemake: Any, task: str, key: str, **params: Any) -> Non
     job = Job(task=task, key=key, config=dict(snakemake.config),
               inputs=_paths(snakemake.input), outputs=_paths(snakemake.output),
               params=params, attempt=int(getattr(snakemake, "attempt", 1) or 1),
-              log=str(snakemake.log[0]) if snakemake.log else None)
+              log=str(snakemake.log[0]) if snakemake.log else None,
+              run=os.environ.get(RUN_ENV, ""))
     run_job(job)
 
 

@@ -48,3 +48,4 @@ def clear_stale_locks(workdir: str | Path = ".") -> bool:
     if stale:
         print("tiktok-research: removed locks left by a run that did not finish", file=sys.stderr)
     return bool(stale)
+

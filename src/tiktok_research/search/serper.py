@@ -12,7 +12,7 @@ import tenacity
 
 from tiktok_research.config import redact
 from tiktok_research.errors import SearchAuthError, SearchError
-from tiktok_research.search.links import VideoLink, links_from_response
+from tiktok_research.search.links import Hosts, Resolve, VideoLink, links_from_response
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
@@ -114,18 +114,26 @@ class SerperClient:
 def search_videos(
     client: SerperClient,
     query: str,
-    hosts: list[str] | tuple[str, ...],
+    hosts: Hosts,
     max_results: int,
     page_size: int = 10,
     max_pages: int = 5,
+    *,
+    short_hosts: Hosts = (),
+    resolve: Resolve | None = None,
 ) -> list[VideoLink]:
-    """Page through results until `max_results` unique video links or the results run out."""
+    """Page through results until `max_results` unique item links or the results run out.
+
+    Short links are resolved with `resolve` (`search.shortlinks`); without it they are
+    skipped."""
     seen: set[str] = set()
     links: list[VideoLink] = []
     for page in range(1, max_pages + 1):
         payload = client.search_page(query, page_size, page)
         videos = payload.get("videos") or []
-        links.extend(links_from_response(payload, hosts, seen, first_position=len(links) + 1))
+        links.extend(links_from_response(payload, hosts, seen, first_position=len(links) + 1,
+                                         short_hosts=short_hosts, resolve=resolve,
+                                         limit=max_results - len(links)))
         if len(links) >= max_results or len(videos) < page_size:
             break
     return links[:max_results]

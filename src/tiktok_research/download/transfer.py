@@ -1,0 +1,149 @@
+"""Moving a video's bytes from TikTok's CDN, in byte ranges.
+
+First through the page: a `fetch()` in the tab carries its cookies (among them
+`tt_chain_token`, without which the CDN answers 403) and the page as Referer. When the page
+may not read the CDN (status 0: CORS refused, a network error), outside it, as yt-dlp,
+TikTok-Api, pyktok and 4CAT all fetch: httpx with the browser's cookies and User-Agent, the
+page as Referer, `Range` requests. The path that served the bytes is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tiktok_research.errors import TransientFetchError, UrlRefused
+
+log = logging.getLogger("tiktok_research.download")
+
+RangeGetter = Callable[[str, int, int], Awaitable[tuple[int, str, bytes]]]
+
+# Runs in the page: one ranged (or whole, when start is negative) fetch with the page's
+# cookies; the body as base64.
+FETCH_JS = """
+(async () => {
+  try {
+    const headers = %(start)d >= 0 ? {"Range": "bytes=%(start)d-%(end)d"} : {};
+    const response = await fetch(%(url)s, {
+      credentials: "include", cache: "no-store", referrer: location.href, headers: headers,
+    });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return JSON.stringify({status: response.status, data: btoa(binary),
+      contentRange: response.headers.get("content-range") || ""});
+  } catch (error) {
+    return JSON.stringify({status: 0, error: String(error)});
+  }
+})()
+"""
+
+
+class PageRefused(TransientFetchError):
+    """The page may not read this URL (status 0): a CORS refusal or a network error."""
+
+
+def range_total(content_range: str) -> int:
+    try:
+        return int(content_range.rsplit("/", 1)[1])
+    except (IndexError, ValueError):
+        raise TransientFetchError(f"bad Content-Range {content_range!r}") from None
+
+
+async def fetch_to(get_range: RangeGetter, url: str, target: Path, chunk: int) -> int:
+    """Fetch `url` into `target` in byte ranges; the size written.
+
+    The total comes from Content-Range; a cross-origin CDN may not expose that header to the
+    page, and then a short range (or 416 past the end) marks the end instead."""
+    total: int | None = None
+    written = 0
+    with open(target, "wb") as handle:
+        while total is None or written < total:
+            status, content_range, data = await get_range(url, written, written + chunk - 1)
+            if status == 416 and written and total is None:
+                break  # the previous range ended exactly at the end
+            if status in (401, 403, 404, 410):
+                raise UrlRefused(f"the CDN answered {status}")
+            if status == 429 or status >= 500:
+                raise TransientFetchError(f"the CDN answered {status}")
+            if status == 200:  # the whole body at once, range ignored
+                handle.seek(0)
+                handle.truncate()
+                handle.write(data)
+                return len(data)
+            if status != 206:
+                raise TransientFetchError(f"the CDN answered {status}")
+            if not data:
+                raise TransientFetchError("the CDN sent an empty range")
+            handle.write(data)
+            written += len(data)
+            if content_range:
+                total = range_total(content_range)
+            elif len(data) < chunk:
+                break
+    return written
+
+
+class InPage:
+    """Ranges fetched by the page itself."""
+
+    name = "page"
+
+    def __init__(self, tab: Any, timeout: float) -> None:
+        self.tab = tab
+        self.timeout = timeout
+
+    async def get(self, url: str, start: int, end: int) -> tuple[int, str, bytes]:
+        script = FETCH_JS % {"url": json.dumps(url), "start": start, "end": end}
+        raw = await asyncio.wait_for(self.tab.evaluate(script, await_promise=True),
+                                     timeout=self.timeout)
+        answer = json.loads(raw)
+        if answer.get("status") == 0:
+            raise PageRefused(f"the page could not fetch the URL: {answer.get('error')}")
+        return answer["status"], answer.get("contentRange", ""), base64.b64decode(answer["data"])
+
+
+class Outside:
+    """Ranges fetched with httpx, carrying the browser's cookies and User-Agent and the page as
+    Referer."""
+
+    name = "http"
+
+    def __init__(self, cookies: list[Any], user_agent: str, referer: str,
+                 timeout: float) -> None:
+        jar = httpx.Cookies()
+        for cookie in cookies:
+            jar.set(cookie.name, cookie.value, domain=cookie.domain or "", path=cookie.path or "/")
+        headers = {"User-Agent": user_agent, "Referer": referer, "Accept": "*/*",
+                   "Accept-Encoding": "identity", "Sec-Fetch-Dest": "video",
+                   "Sec-Fetch-Mode": "no-cors"}
+        self.client = httpx.AsyncClient(cookies=jar, headers=headers, timeout=timeout,
+                                        follow_redirects=True)
+
+    async def get(self, url: str, start: int, end: int) -> tuple[int, str, bytes]:
+        headers = {"Range": f"bytes={start}-{end}"} if start >= 0 else {}
+        try:
+            response = await self.client.get(url, headers=headers)
+        except httpx.HTTPError as error:
+            raise TransientFetchError(f"network error fetching the video: {error!r}") from None
+        return response.status_code, response.headers.get("content-range", ""), response.content
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+async def fetch_whole(get_range: RangeGetter, url: str) -> bytes:
+    """A small file (a caption track) in one request."""
+    status, _range, data = await get_range(url, -1, -1)
+    if status != 200:
+        raise TransientFetchError(f"the server answered {status}")
+    return data
