@@ -27,7 +27,8 @@ from tiktok_research.config import PROJECT_ROOT
 from tiktok_research.fakeweb.catalog import LINK_FORMS, Catalog, DemoVideo, demo_catalog, make_video
 from tiktok_research.fakeweb.media import caption_cues, ensure_media, ensure_rendition
 from tiktok_research.fakeweb.server import FakeWeb
-from tiktok_research.fakeweb.tiktok import WAF_COOKIE, WAF_MAX_NONCE, media_file, waf_solution
+from tiktok_research.fakeweb.tiktok import media_file
+from tiktok_research.fakeweb.tiktok_pages import WAF_COOKIE, WAF_MAX_NONCE, waf_solution
 
 pytestmark = pytest.mark.slow
 
