@@ -744,8 +744,9 @@ rule download_video:
     output:
         video={video!r},
         meta={meta!r},
+        captions=directory({captions!r}),
     shell:
-        "touch {{output}}"
+        "touch {{output.video}} {{output.meta}} && mkdir -p {{output.captions}}"
 
 
 rule process_and_publish_video:
@@ -801,6 +802,7 @@ def minimal_snakefile(output_dir: str = "output") -> str:
         urls=tree.urls("{qdir}"), status=tree.status("{qdir}"), links=tree.links("{qdir}"),
         videos=tree.query_videos("{qdir}"),
         video=tree.video("{video_id}"), meta=tree.metadata("{video_id}"),
+        captions=tree.video_file("{video_id}", "captions"),
         transcript=tree.video_file("{video_id}", "transcript"),
         timestamps=tree.video_file("{video_id}", "timestamps"),
         ocr=tree.video_file("{video_id}", "ocr"), receipt=tree.receipt("{video_id}"),
