@@ -46,8 +46,21 @@ class OpenAIWhisperEngine:
 
         samples = whisper.load_audio(str(audio))
         with self._decoding:
-            result = self.model.transcribe(samples, language=self.language, fp16=False,
-                                           condition_on_previous_text=False, verbose=None)
+            try:
+                result = self.model.transcribe(samples, language=self.language, fp16=False,
+                                               condition_on_previous_text=False, verbose=None)
+            except ValueError as error:
+                # Whisper's temperature fallback samples from the logits; when its timestamp
+                # rules mask every token they are all NaN and torch refuses them (openai-whisper
+                # and stable-ts issues: "Expected parameter logits … found invalid values").
+                # Greedy decoding alone (temperature 0) never samples.
+                if "Expected parameter logits" not in str(error):
+                    raise
+                log.warning("openai-whisper: sampling hit NaN logits on %s; decoding it greedily",
+                            audio.name)
+                result = self.model.transcribe(samples, language=self.language, fp16=False,
+                                               condition_on_previous_text=False, verbose=None,
+                                               temperature=0.0)
         segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"]))
                     for s in result.get("segments", [])]
         return TranscriptionResult(
