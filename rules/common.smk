@@ -8,6 +8,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from tiktok_research.config import ConfigError, job_config, validate
+from tiktok_research.files import atomic_write_json
 from tiktok_research.paths import OutputTree
 from tiktok_research.queries import (
     QUERY_DIR_PATTERN,
@@ -16,6 +17,7 @@ from tiktok_research.queries import (
     select_queries,
 )
 from tiktok_research.accounting.summarise import due_again
+from tiktok_research.records import utc_now
 from tiktok_research.runtime.run import clear_stale_locks, mark_run
 
 try:
@@ -35,17 +37,14 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 20)
 
 TREE = OutputTree(config["output_dir"])
+DUE = {}  # video id → when it was due: videos unavailable for now, tried again (retry_note)
 if workflow.is_main_process:
     clear_stale_locks()
     mark_run()
-    # Videos unavailable for now (region locked, not found…) whose time to be tried again has
-    # come are downloaded again, and the rest of them and their queries' summaries follow.
-    # With remote storage only a --forcerun does it: the summaries are read from this disk.
-    DUE = [] if config["search_only"] else due_again(config["output_dir"],
-                                                     [query.dirname for query in QUERIES])
+    # With remote storage the summaries are not on this disk: none is tried again.
+    if not config["search_only"] and workflow.storage_registry.default_storage_provider is None:
+        DUE = due_again(config["output_dir"], [query.dirname for query in QUERIES])
     if DUE:
-        workflow.dag_settings.forcerun = frozenset(workflow.dag_settings.forcerun) | {
-            TREE.metadata(video_id) for video_id in DUE}
         print(f"tiktok-research: {len(DUE)} video(s) unavailable for now are tried again",
               file=sys.stderr)
 QUERY_BY_DIR = {query.dirname: query for query in LISTED}
@@ -100,6 +99,13 @@ def found_videos(qdir):
 def query_receipts(wildcards):
     """The receipt of every video the query found: each says how the video ended."""
     return [TREE.receipt(video_id) for video_id in found_videos(wildcards.qdir)]
+
+
+def retry_note(wildcards):
+    """A video unavailable for now whose time has come reads the note that it is tried again:
+    the new note makes its download run again (none for any other video)."""
+    due = DUE.get(wildcards.video_id)
+    return [TREE.retry_note(wildcards.video_id, due)] if due else []
 
 
 def found_in(wildcards):
@@ -175,14 +181,18 @@ def job_command(task, inputs=(), outputs=(), log="{log:q}", params=()):
 
 
 def all_targets(wildcards):
-    """This run's queries summarised, and the run summary. The query summaries are targets
+    """This run's queries summarised, the notes of videos tried again, and the run summary.
+    The query summaries are targets
     themselves: with mtime-only rerun triggers (the profile's), Snakemake does not look behind
     an existing run summary for queries that a checkpoint has yet to expand."""
     if config["search_only"]:
         return [TREE.urls(query.dirname) for query in QUERIES]
     summaries = [path(query.dirname) for query in QUERIES
                  for path in (TREE.status, TREE.links, TREE.query_videos)]
-    return [*summaries, TREE.progress()]
+    # A note that a video is tried again is a target too: a new input of a job whose outputs
+    # are there would not make it run again otherwise (mtime rerun triggers).
+    notes = [TREE.retry_note(video_id, due) for video_id, due in DUE.items()]
+    return [*summaries, *notes, TREE.progress()]
 
 
 def summarise_failed_run():

@@ -1,6 +1,23 @@
+rule note_retry:
+    """A video unavailable for now (region locked, not found…) whose time to be tried again
+    has come: this note is new, so the download that reads it runs again, and its processing
+    and its queries' summaries follow."""
+    output:
+        TREE.retry_note("{video_id}", "{due}"),
+    wildcard_constraints:
+        due=r"[0-9TZ]+",
+    log:
+        TREE.log("note_retry", "{video_id}-{due}"),
+    localrule: True
+    run:
+        atomic_write_json(output[0], {"video_id": wildcards.video_id, "due": wildcards.due,
+                                      "noted_at": utc_now()})
+
+
 rule download_video:
     input:
         urls=found_in,
+        retry=retry_note,
     output:
         video=maybe_temp(TREE.video("{video_id}")),
         meta=TREE.metadata("{video_id}"),

@@ -101,6 +101,11 @@ class OutputTree:
     def dataset(self, suffix: str) -> str:
         return self._join(f"dataset.{suffix}")
 
+    def retry_note(self, video_id: str, due: str) -> str:
+        """The note that a video unavailable for now is tried again (`due`: the time it was
+        due, as 20261203T100000Z): its download reads the note, so a new note runs it again."""
+        return self._join("videos", video_id, "retries", f"{due}.json")
+
     def log(self, rule: str, key: str) -> str:
         return self._join("logs", rule, f"{key}.log")
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,19 +90,20 @@ def run_summarise_query(job: Job) -> dict[str, Any]:
     return status
 
 
-def due_again(output_dir: str, query_dirs: list[str], now: str | None = None) -> list[str]:
+def due_again(output_dir: str, query_dirs: list[str], now: str | None = None) -> dict[str, str]:
     """Videos that a query's summary lists as unavailable for now (region locked, not found,
-    an empty item) and whose time to be tried again has come."""
+    an empty item) and whose time to be tried again has come: {video id: that time as
+    20261203T100000Z}."""
     tree, now = OutputTree(output_dir), now or utc_now()
-    due: list[str] = []
+    due: dict[str, str] = {}
     for qdir in query_dirs:
         summary = read_json(tree.query_videos(qdir))
         videos = summary.get("videos") if isinstance(summary, dict) else None
         for video_id, video in (videos if isinstance(videos, dict) else {}).items():
             retry_after = video.get("retry_after") if isinstance(video, dict) else None
             if video.get("outcome") == "unavailable" and isinstance(retry_after, str) \
-                    and retry_after <= now and video_id not in due:
-                due.append(video_id)
+                    and retry_after <= now:
+                due.setdefault(video_id, re.sub(r"[^0-9TZ]", "", retry_after))
     return due
 
 
