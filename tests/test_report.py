@@ -126,3 +126,33 @@ def test_status_command_prints_a_row_per_query_and_totals(tmp_path):
     assert "lisbon cafes" in text and "download_failed" in text
     assert "2 queries" in text
     assert main(["status", "--output-dir", str(tmp_path / "none")]) == 0
+
+
+def test_the_report_says_why_videos_were_not_published_and_where_files_came_from():
+    from tiktok_research.accounting.status import not_published, renditions, unique_videos
+
+    documents = [
+        {"videos": {
+            "1": {"outcome": "published", "rendition": "play_addr",
+                  "dataset_row": {"watermarked": False}},
+            "2": {"outcome": "published", "rendition": "download_addr",
+                  "dataset_row": {"watermarked": True}},
+            "3": {"outcome": "unavailable", "reason": "region_locked",
+                  "retry_after": "2026-12-03T10:00:00Z"},
+            "4": {"outcome": "unavailable", "reason": "private_post", "retry_after": None}}},
+        {"videos": {
+            "1": {"outcome": "published", "rendition": "play_addr",
+                  "dataset_row": {"watermarked": False}},  # found by two queries: once
+            "5": {"outcome": "unavailable", "reason": "region_locked",
+                  "retry_after": "2026-12-02T10:00:00Z"},
+            "6": {"outcome": "processing_failed", "reason": "no_audio_track"},
+            "8": {"outcome": "download_failed", "error": "CDN answered 403"},
+            "7": {"outcome": "pending"}}},
+    ]
+    videos = unique_videos(documents)
+    assert not_published(videos) == [
+        ["download_failed", "", "tried again next run", 1],
+        ["processing_failed", "no_audio_track", "for good", 1],
+        ["unavailable", "private_post", "for good", 1],
+        ["unavailable", "region_locked", "tried again after 2026-12-02T10:00:00Z", 2]]
+    assert renditions(videos) == [["download_addr", "yes", 1], ["play_addr", "no", 1]]

@@ -21,10 +21,10 @@ HEADINGS = ("found", "down", "proc", "pub", "unav", "fail")  # fits an 80-column
 
 
 def status_table(statuses: list[dict[str, Any]]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0),
                   caption="videos: found, downloaded, processed, published, unavailable, failed")
     table.add_column("#", justify="right")
-    table.add_column("query", overflow="ellipsis", no_wrap=True, max_width=22)
+    table.add_column("query", overflow="ellipsis", no_wrap=True, max_width=28)
     table.add_column("status", no_wrap=True)
     for heading in HEADINGS:
         table.add_column(heading, justify="right", min_width=len(heading))
@@ -44,7 +44,13 @@ def status_table(statuses: list[dict[str, Any]]) -> Table:
 
 
 def print_status(config: dict[str, Any], console: Console | None = None) -> list[dict]:
-    from tiktok_research.accounting.status import progress_summary
+    from tiktok_research.accounting.status import (
+        not_published,
+        progress_summary,
+        renditions,
+        unique_videos,
+        with_captions,
+    )
     from tiktok_research.accounting.summarise import collect_statuses
     from tiktok_research.queries import all_queries
 
@@ -52,12 +58,29 @@ def print_status(config: dict[str, Any], console: Console | None = None) -> list
     if not (Path(config["output_dir"]) / "queries").is_dir():
         console.print(f"No run in {config['output_dir']} yet (it has no queries/ folder).")
         return []
-    statuses, _videos = collect_statuses(config, all_queries(config))
+    statuses, videos = collect_statuses(config, all_queries(config))
     shown = [s for s in statuses if s["status"] != "pending" or s["counts"].get("found")]
     console.print(status_table(shown or statuses))
     stats = progress_summary(statuses)["stats"]
     summary = ", ".join(f"{name} {count}" for name, count in stats.items() if count)
     console.print(f"Totals: {summary}")
+    unique = unique_videos(videos)
+    sources = renditions(unique)
+    if sources:
+        console.print("Sources of the published files: " + ", ".join(
+            f"{count} {kind}{' (watermarked)' if watermarked == 'yes' else ''}"
+            for kind, watermarked, count in sources))
+    captioned = with_captions(unique)
+    if captioned:
+        console.print(f"TikTok's own captions: {len(captioned)} published video(s) "
+                      f"({', '.join(captioned[:5])}{', ...' if len(captioned) > 5 else ''}), "
+                      "as captions/<language>.vtt beside each video's files and "
+                      "`tiktok_captions` in the dataset")
+    rows = not_published(unique_videos(statuses))
+    if rows:
+        console.print("Not published: " + "; ".join(
+            f"{count} {outcome} ({reason or 'no reason given'}, {again})"
+            for outcome, reason, again, count in rows))
     return statuses
 
 

@@ -14,7 +14,13 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from tiktok_research.accounting.status import VIDEO_OUTCOMES, progress_summary
+from tiktok_research.accounting.status import (
+    VIDEO_OUTCOMES,
+    not_published,
+    progress_summary,
+    renditions,
+    unique_videos,
+)
 from tiktok_research.files import atomic_write_text
 from tiktok_research.records import utc_now
 
@@ -94,6 +100,19 @@ def build_report(output_dir: str | Path, statuses: list[dict[str, Any]],
             "found", "downloaded", "processed", "published", "unavailable", "failed"))]
          for s in statuses],
     ))
+
+    # Videos not published, and the sources of those that were.
+    unique = unique_videos(videos)
+    sections.append("<h2>Videos not published</h2>")
+    rows = not_published(unique_videos(statuses))
+    sections.append(_table(["outcome", "reason", "again?", "videos"], rows) if rows
+                    else "<p>Every video found was published.</p>")
+    rows = renditions(unique)
+    if rows:
+        sections.append("<h2>Sources of the published files</h2><p>play_addr, "
+                        "play_addr_struct and gear are TikTok's clean renditions; download_addr "
+                        "carries the burned-in TikTok watermark.</p>"
+                        + _table(["source", "watermarked", "videos"], rows))
 
     # Failures by type and stage.
     sections.append("<h2>Failures</h2>")

@@ -134,3 +134,48 @@ def progress_summary(statuses: list[dict[str, Any]]) -> dict[str, Any]:
         "failed_videos": failed,
         "updated_at": utc_now(),
     }
+
+
+def unique_videos(videos: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each video of the queries' `videos.json` once (a video several queries found)."""
+    return {video_id: video for document in videos
+            for video_id, video in (document.get("videos") or {}).items()}
+
+
+def not_published(videos: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    # `videos`: the per-video outcomes of the queries' statuses (unique_videos(statuses)).
+    """Rows (outcome, reason, whether and when a run tries again, videos) of the videos that
+    were not published: unavailable for good or for now (the earliest time a run tries them
+    again), a verdict on the video itself (for good), or a failure (the next run)."""
+    groups: dict[tuple[str, str], list[str | None]] = {}
+    for video in videos.values():
+        outcome = video.get("outcome")
+        if outcome in (None, "published", PENDING):
+            continue
+        # A receipt's outcome has a reason; a failure without a receipt only its error.
+        key = (str(outcome), str(video.get("reason") or ""), "reason" in video)
+        groups.setdefault(key, []).append(video.get("retry_after"))
+    rows = []
+    for (outcome, reason, ended), retries in sorted(groups.items()):
+        due = sorted(r for r in retries if isinstance(r, str))
+        again = (f"tried again after {due[0]}" if due else
+                 "for good" if ended else "tried again next run")
+        rows.append([outcome, reason, again, len(retries)])
+    return rows
+
+
+def renditions(videos: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    """Rows (source, watermarked, videos) of the published videos: which of TikTok's sources
+    each file came from."""
+    counts = Counter(
+        (str(video.get("rendition") or "unknown"),
+         "yes" if (video.get("dataset_row") or {}).get("watermarked") else "no")
+        for video in videos.values() if video.get("outcome") == "published")
+    return [[kind, watermarked, count] for (kind, watermarked), count in sorted(counts.items())]
+
+
+def with_captions(videos: dict[str, dict[str, Any]]) -> list[str]:
+    """The published videos that came with TikTok's own captions."""
+    return [video_id for video_id, video in videos.items()
+            if video.get("outcome") == "published"
+            and (video.get("dataset_row") or {}).get("tiktok_captions")]
