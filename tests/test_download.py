@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import subprocess
 import time
@@ -13,6 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.download import (
+    browsers_on,
+    case_catalog,
+    download,
+    no_browser_left,
+    no_leftovers,
+    run_job,
+    setup_run,
+    urls_path,
+    visits,
+)
 
 from tiktok_research.download.fetch import download_video
 from tiktok_research.download.item import candidate_urls
@@ -22,13 +32,11 @@ from tiktok_research.download.session import PAGE_ATTEMPTS, BrowserSettings
 from tiktok_research.download.slots import browser_slot, wipe_profiles
 from tiktok_research.download.verify import check_mp4_boxes
 from tiktok_research.errors import BadVideo, DownloadError, PageBlocked, VideoUnavailable
-from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, make_video
+from tiktok_research.fakeweb.catalog import Catalog, DemoVideo
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.fakeweb.tiktok import media_file
 from tiktok_research.files import atomic_write_json
-from tiktok_research.registry import Job, Services, load_task
-from tiktok_research.runtime.host import execute
 
 pytestmark = pytest.mark.slow
 
@@ -54,15 +62,7 @@ CASES = {
 
 def download_catalog() -> tuple[Catalog, dict[str, DemoVideo]]:
     """One short video per case (media for the playable ones comes from fakeweb.media)."""
-    rng = random.Random(7)
-    catalog = Catalog()
-    videos = {}
-    for name, (kind, fields) in CASES.items():
-        video = make_video(rng, "travel", kind=kind, scenes=2, duration=10.0)
-        for key, value in fields.items():
-            setattr(video, key, value)
-        videos[name] = catalog.add(video)
-    return catalog, videos
+    return case_catalog(CASES, seed=7, duration=10.0)
 
 
 @pytest.fixture(scope="module")
@@ -78,57 +78,6 @@ def site():
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def urls_path(workdir: Path) -> Path:
-    return workdir / "output" / "queries" / "query_00000_test" / "urls.json"
-
-
-def setup_run(web: FakeWeb, video: DemoVideo, workdir: Path) -> dict:
-    """A config and a urls.json listing the video, as the search stage leaves them."""
-    output = workdir / "output"
-    atomic_write_json(urls_path(workdir), [
-        {"video_id": "1", "url": f"{web.base_url}/@someone/video/1", "position": 1,
-         "query_index": 0, "query": "test"},
-        {"video_id": video.video_id, "url": f"{web.base_url}{video.page_path}",
-         "author": video.author, "title": video.desc, "position": 2,
-         "query_index": 0, "query": "test"},
-    ])
-    return {
-        "output_dir": str(output), "workers": 1,
-        "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
-                   "page_timeout_seconds": 30, "backoff_seconds": 0.05,
-                   "profiles_dir": str(workdir / "profiles"), "min_page_interval_seconds": 0},
-    }
-
-
-def run_job(video_id: str, config: dict, workdir: Path, records: list | None = None,
-            attempt: int = 1) -> dict:
-    """The `download` task as the runtime runs it, in this process (its browser pool opened
-    for the job and closed at its end); the failure records go to `records`."""
-    folder = Path(config["output_dir"]) / "videos" / video_id
-    job = Job(task="download", key=video_id, config=config,
-              inputs={"urls": str(urls_path(workdir))},
-              outputs={"video": str(folder / "video.mp4"), "meta": str(folder / "metadata.json")},
-              attempt=attempt)
-    services = Services()
-    try:
-        return execute(job, load_task("download"), services)
-    finally:
-        services.close()
-        if records is not None:
-            records.extend(services.recorded)
-
-
-def download(web: FakeWeb, video: DemoVideo, workdir: Path,
-             records: list | None = None) -> tuple[dict, Path]:
-    config = setup_run(web, video, workdir)
-    metadata = run_job(video.video_id, config, workdir, records)
-    return metadata, Path(config["output_dir"]) / "videos" / video.video_id
-
-
-def visits(web: FakeWeb, video: DemoVideo) -> int:
-    return web.counters.get(f"tiktok_page:{video.video_id}", 0)
 
 
 def ffprobe_duration(path: Path) -> float:
@@ -157,32 +106,6 @@ def assert_matches_catalog(metadata: dict, video: DemoVideo, web: FakeWeb) -> No
     assert metadata["music_title"] == video.music["title"]
     assert metadata["music_author"] == video.music["authorName"]
     assert metadata["location"] == video.location
-
-
-def browsers_on(profiles_dir: Path) -> list[int]:
-    """Live (not zombie) processes whose command line names a profile under `profiles_dir`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(profiles_dir.resolve()) in cmdline and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def no_browser_left(profiles_dir: Path) -> bool:
-    """True once no browser runs on the profiles (a SIGKILLed group may take a moment to go)."""
-    deadline = time.monotonic() + 15
-    while browsers_on(profiles_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return not browsers_on(profiles_dir)
-
-
-def no_leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.glob("*")) if folder.exists() else []
 
 
 @pytest.mark.parametrize("name", ["ok", "strings", "legacy"])

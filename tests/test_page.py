@@ -245,13 +245,14 @@ def test_caption_tracks_one_per_language():
             {"Url": "https://cdn/evil", "LanguageCodeName": "../../etc", "Format": "webvtt"},
         ],
         "claInfo": {"hasOriginalAudio": True, "captionInfos": [
-            {"language": "eng-US", "languageCode": "eng-US", "url": "https://cdn/cla-en.vtt",
+            {"language": "eng-US", "languageCode": "en", "url": "https://cdn/cla-en.vtt",
              "captionFormat": "webvtt"},
-            {"languageCode": "deu-DE", "urlList": ["https://cdn/cla-de.vtt"]}]}}}
+            {"language": "deu-DE", "languageCode": "de", "urlList": ["https://cdn/cla-de.vtt"]},
+            {"languageCode": "it", "urlList": ["https://cdn/cla-it.vtt"]}]}}}
     tracks = caption_tracks(item)
     assert [(t.language, t.url, t.source) for t in tracks] == [
         ("eng-US", "https://cdn/sub-en.vtt", "ASR"), ("spa-ES", "https://cdn/sub-es.vtt", "MT"),
-        ("deu-DE", "https://cdn/cla-de.vtt", "cla")]
+        ("deu-DE", "https://cdn/cla-de.vtt", "cla"), ("it", "https://cdn/cla-it.vtt", "cla")]
 
 
 @pytest.mark.parametrize(("html", "reason"), [
@@ -286,3 +287,15 @@ def test_absurd_values_never_crash_the_metadata():
                               video_id=VIDEO_ID, url="u", downloaded_at="t")
     assert metadata["create_time"] is None and metadata["author"] is None
     assert metadata["play_count"] is None and metadata["caption"] == ""
+
+
+@pytest.mark.parametrize(("handle", "url"), [
+    ("solo.sara", "https://www.tiktok.com/@solo.sara/video/1"),
+    ("", "https://www.tiktok.com/@_/video/1"),
+    ("a/b", "https://www.tiktok.com/@_/video/1"),
+])
+def test_a_link_without_its_user_gets_the_user_the_item_names(handle, url):
+    """A /share/video/ID or /embed/v2/ID link was written onto /@_/video/ID."""
+    metadata = build_metadata({"author": {"uniqueId": handle}}, video_id="1",
+                              url="https://www.tiktok.com/@_/video/1", downloaded_at="t")
+    assert metadata["url"] == url

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 HASHTAG = re.compile(r"#(\w+)", re.UNICODE)
+# A user handle as TikTok links spell it (search.links.ITEM_PATH).
+HANDLE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 UNPLAYABLE_CODECS = {"bytevc2"}
 TIKTOK_HOSTS = {"www.tiktok.com", "tiktok.com", "m.tiktok.com"}
 COUNTS = {"play_count": "playCount", "like_count": "diggCount", "comment_count": "commentCount",
@@ -160,7 +162,7 @@ def caption_tracks(item: dict[str, Any]) -> list[CaptionTrack]:
     for info in _list(_dict(video.get("claInfo")).get("captionInfos")):
         info = _dict(info)
         urls = _urls(info.get("url")) or _urls(info.get("urlList"))
-        language = str(info.get("languageCode") or info.get("language") or "")
+        language = str(info.get("language") or info.get("languageCode") or "")  # "eng-US"
         form = str(info.get("captionFormat") or "webvtt").lower()
         if urls and language and form == "webvtt":
             tracks.setdefault(language, CaptionTrack(urls[0], language, "cla", form))
@@ -226,10 +228,15 @@ def build_metadata(item: dict[str, Any], *, video_id: str, url: str,
     music = _dict(item.get("music"))
     stickers = [text for sticker in _list(item.get("stickersOnItem"))
                 for text in _list(_dict(sticker).get("stickerText")) if isinstance(text, str)]
+    handle = _text(author.get("uniqueId"))
+    if handle and HANDLE.fullmatch(handle):
+        # A link that did not name its user (/share/video/ID, /embed/v2/ID) was written onto
+        # `/@_/video/ID`; the item names the user.
+        url = url.replace("/@_/", f"/@{handle}/", 1)
     return {
         "video_id": video_id,
         "url": url,
-        "author": _text(author.get("uniqueId")),
+        "author": handle,
         "author_id": str(author["id"]) if isinstance(author.get("id"), (str, int)) else None,
         "author_nickname": _text(author.get("nickname")),
         "author_sec_uid": _text(author.get("secUid")),

@@ -89,9 +89,11 @@ def run_download(job: Job) -> dict[str, Any]:
     metadata["download"] = {"bytes": result.size, "page_visits": result.page_visits,
                             "seconds": round(time.monotonic() - started, 3)}
     atomic_write_json(meta_path, metadata)
-    log.info("%s: %d bytes from %s after %d page visit(s), %d caption track(s)", video_id,
-             result.size, result.source_url.split("?")[0], result.page_visits,
-             len(result.captions))
+    log.info("%s: %d bytes of %s (%s, fetched by the %s) from %s after %d page visit(s), "
+             "%d caption track(s)", video_id, result.size, result.rendition.get("kind"),
+             "watermarked" if result.rendition.get("watermarked") else "clean",
+             "page" if result.rendition.get("fetched_by") == "page" else "HTTP client",
+             result.source_url.split("?")[0], result.page_visits, len(result.captions))
     return metadata
 
 

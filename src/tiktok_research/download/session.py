@@ -188,13 +188,20 @@ class BrowserSession:
 
     async def _settle(self, seconds: float, want_data: bool = False) -> dict[str, Any]:
         """The page's state once it has loaded (and, with `want_data`, once its data script is
-        there), or as it is when `seconds` are up."""
+        there), or as it is when `seconds` are up. A page that reloads itself (the WAF) cannot
+        be read for a moment: that is waited out, as is the blank tab before the navigation."""
         state: dict[str, Any] = {}
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            state = await self._page_state()
+            try:
+                state = await self._page_state()
+            except Exception as error:  # the page is between documents
+                log.debug("page state not readable yet: %r", error)
+                await asyncio.sleep(0.1)
+                continue
             html = state.get("html") or ""
-            loaded = state.get("ready") in ("interactive", "complete") and html
+            loaded = (state.get("ready") in ("interactive", "complete") and html
+                      and state.get("url") != "about:blank")
             if loaded and (not want_data or UNIVERSAL_DATA_ID in html or SIGI_STATE_ID in html):
                 break
             await asyncio.sleep(0.25 if want_data else 0.1)
@@ -239,7 +246,7 @@ class BrowserSession:
         try:
             request.pages_dir.mkdir(parents=True, exist_ok=True)
             stem.with_suffix(".html").write_text(state.get("html") or "", encoding="utf-8")
-            await asyncio.wait_for(self.tab.save_screenshot(str(stem.with_suffix(".png"))),
+            await asyncio.wait_for(self.tab.save_screenshot(str(stem.with_suffix(".png")), "png"),
                                    timeout=self.settings.page_timeout)
         except Exception as error:  # a missing picture never fails the download
             log.info("could not keep the page of visit %d: %r", self.page_visits, error)

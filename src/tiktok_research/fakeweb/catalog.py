@@ -295,4 +295,10 @@ def demo_catalog(seed: int = 2024) -> Catalog:
     dash = catalog.videos[pools["health"][1]]
     dash.first_gear = "dash"
     dash.rounded_stats = True
+    # Search results link to videos in the forms the real ones do: a /t/ short link followed
+    # to its video, the embed and share forms, and the photo post as /@user/photo/ID.
+    catalog.videos[pools["travel"][1]].link_form = "t"
+    catalog.videos[pools["food"][2]].link_form = "embed"
+    catalog.videos[pools["health"][2]].link_form = "share"
+    catalog.videos[photo].link_form = "photo"
     return catalog
