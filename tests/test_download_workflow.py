@@ -139,6 +139,7 @@ def test_workflow_downloads_every_available_video(fake_web, tmp_path, marker):
     ensure_media([v for v in videos if v.kind in ("ok", "legacy")])
     sampler = BrowserSampler(marker)
     sampler.start()
+    started = datetime.now(UTC).replace(microsecond=0)
     result = run_snakemake(tmp_path, config, "--keep-going", *metadata_targets(ids),
                            env={"DOWNLOAD_TEST_MARK": marker})
     assert 1 <= sampler.stop() <= 2
@@ -181,10 +182,22 @@ def test_workflow_downloads_every_available_video(fake_web, tmp_path, marker):
             "location": video.location,
             "stickers": [video.scenes[0].text],
             "downloaded_at": metadata["downloaded_at"],
+            "rendition": {"kind": "play_addr", "gear": None, "codec": "h264",
+                          "width": video.width, "height": video.height, "watermarked": False,
+                          "has_audio": video.has_audio, "host": fake_web.host.split(":")[0],
+                          "fetched_by": "page"},
+            "captions": [{"language": language,
+                          "source": video.caption_source if index == 0 else "MT",
+                          "format": "webvtt", "file": f"captions/{language}.vtt"}
+                         for index, language in enumerate(video.captions)],
             "download": {"bytes": (folder / "video.mp4").stat().st_size,
-                         "page_visits": 1, "source_host": fake_web.host.split(":")[0],
-                         "seconds": metadata["download"]["seconds"]},
+                         "page_visits": 1, "seconds": metadata["download"]["seconds"]},
         }
+        downloaded_at = datetime.strptime(metadata["downloaded_at"], "%Y-%m-%dT%H:%M:%SZ")
+        assert started <= downloaded_at.replace(tzinfo=UTC) <= datetime.now(UTC)
+        assert 0 < metadata["download"]["seconds"] < 120
+        for track in metadata["captions"]:
+            assert (folder / track["file"]).read_text(encoding="utf-8").startswith("WEBVTT")
     for video in unavailable:
         folder = tmp_path / "output" / "videos" / video.video_id
         assert (folder / "video.mp4").stat().st_size == 0
@@ -222,9 +235,17 @@ def test_workers_cap_browsers_and_a_killed_run_leaves_no_browser(fake_web, tmp_p
     assert wait_until_gone(marker) == []
     assert sampler.stop() == 1  # seen, and never two at once
     if victim == "snakemake":
-        return  # the orphaned job finished its download; nothing ran after it
-    # The killed attempt failed; Snakemake's retry downloaded the video after all.
-    assert run.returncode == 0, output[-3000:]
+        # Nothing ran after the orphaned job. The same command again (its lock left behind by
+        # the kill) finishes every download.
+        assert run.returncode == -signal.SIGKILL
+        rerun = run_snakemake(tmp_path, config, "--keep-going", *metadata_targets(ids),
+                              env={"DOWNLOAD_TEST_MARK": marker})
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert wait_until_gone(marker) == []
+    else:
+        # The killed attempt failed; Snakemake's retry downloaded the video after all.
+        assert run.returncode == 0, output[-3000:]
     for video_id in ids:
         folder = tmp_path / "output" / "videos" / video_id
-        assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "video.mp4"]
+        assert sorted(p.name for p in folder.iterdir()) == ["captions", "metadata.json",
+                                                            "video.mp4"]

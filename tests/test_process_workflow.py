@@ -6,12 +6,12 @@ and is tried again by the next run; nothing half-written is left behind."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from support import demo_media
 from support.demo_media import DemoSet
+from support.processed import write_downloaded
 from support.workflow import base_config, run_snakemake, write_research_list
 
 from tiktok_research.accounting.summarise import read_failures
@@ -35,14 +35,7 @@ def prepare(workdir: Path, videos: dict[str, bytes | Path]) -> Path:
                for position, video_id in enumerate(videos, start=1)]
     (query_dir / "urls.json").write_text(json.dumps(entries), encoding="utf-8")
     for video_id, source in videos.items():
-        folder = output / "videos" / video_id
-        folder.mkdir(parents=True)
-        if isinstance(source, Path):
-            shutil.copyfile(source, folder / "video.mp4")
-        else:
-            (folder / "video.mp4").write_bytes(source)
-        (folder / "metadata.json").write_text(json.dumps({"video_id": video_id}),
-                                              encoding="utf-8")
+        write_downloaded(output, video_id, source, {"video_id": video_id})
     return output
 
 
@@ -105,7 +98,8 @@ def test_failed_videos_are_reprocessed_once_and_leave_no_partial_outputs(
         assert validate_outputs(video_paths(output, media.video.video_id), 3)
     # The corrupt video's job failed: Snakemake removed whatever it had made.
     corrupt_folder = output / "videos" / CORRUPT_ID
-    assert sorted(p.name for p in corrupt_folder.iterdir()) == ["metadata.json", "video.mp4"]
+    assert sorted(p.name for p in corrupt_folder.iterdir()) == ["captions", "metadata.json",
+                                                                "video.mp4"]
     assert not (tmp_path / ".snakemake" / "log" / "tiktok-research-worker.log").exists()
     for folder in (output / "videos").iterdir():
         assert not [p.name for p in folder.iterdir()

@@ -6,14 +6,13 @@ server) and Supabase (the fake web's PostgREST writing to that PostgreSQL).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
 from support import demo_media
 from support.demo_media import DemoSet
-from support.processed import write_query
+from support.processed import write_downloaded, write_query
 from support.workflow import base_config, run_snakemake, write_research_list
 
 from tiktok_research.config import SECRET_NAMES
@@ -40,12 +39,9 @@ def prepare(workdir: Path, demo_set: DemoSet) -> dict[str, dict]:
         write_query(out, index, query, ids)
     media = {}
     for video_id, demo in zip(VIDEOS, demo_set.speaking, strict=True):
-        folder = out / "videos" / video_id
-        folder.mkdir(parents=True)
-        shutil.copyfile(demo.path, folder / "video.mp4")
-        (folder / "metadata.json").write_text(json.dumps({
+        write_downloaded(out, video_id, demo.path, {
             "video_id": video_id, "url": f"https://www.tiktok.com/@tester/video/{video_id}",
-            "author": "tester", "caption": f"caption of {video_id} #test"}), encoding="utf-8")
+            "author": "tester", "caption": f"caption of {video_id} #test"})
         media[video_id] = demo
     return media
 

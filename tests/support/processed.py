@@ -8,6 +8,7 @@ exist.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from functools import cache
@@ -34,6 +35,20 @@ def frame_jpeg(index: int) -> bytes:
     ok, data = cv2.imencode(".jpg", image)
     assert ok
     return data.tobytes()
+
+
+def write_downloaded(output_dir: Path, video_id: str, video: Path | bytes,
+                     metadata: dict[str, Any]) -> Path:
+    """`output_dir/videos/{video_id}/` as a finished download leaves it: `video.mp4` (copied
+    from a file, or these bytes), `metadata.json` and an empty `captions/` folder."""
+    folder = output_dir / "videos" / video_id
+    (folder / "captions").mkdir(parents=True)
+    if isinstance(video, Path):
+        shutil.copyfile(video, folder / "video.mp4")
+    else:
+        (folder / "video.mp4").write_bytes(video)
+    (folder / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    return folder
 
 
 def make_processed_video(output_dir: Path, video_id: str, *, frames: int = 5,
