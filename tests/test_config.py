@@ -69,6 +69,17 @@ def test_redact_hides_credentials(monkeypatch):
     assert "s3cr3t" not in config.redact("request failed with key s3cr3t-key-value")
 
 
+def test_redact_hides_every_credential_and_the_database_password_alone(monkeypatch):
+    url = "postgresql://research:pa55-w0rd-91@db.internal:5432/study"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    monkeypatch.setenv("SUPABASE_KEY", "")  # unset or too short: nothing to hide
+    monkeypatch.setenv("DATABASE_URL", url)
+    text = config.redact(f"claude: key sk-ant-test-0123456789 refused; {url} is down; "
+                         "password authentication failed (pa55-w0rd-91)")
+    assert text == "claude: key *** refused; *** is down; password authentication failed (***)"
+    assert config.redact("nothing secret here") == "nothing secret here"
+
+
 def test_command_line_strings_get_schema_types():
     # Snakemake hands nested `--config serper={backoff_seconds: 0.5}` values over as strings.
     loaded = config.validate({**config.load(), "search_only": "true", "count": "3",

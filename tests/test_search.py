@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 
 import httpx
 import pytest
@@ -74,6 +76,52 @@ def test_500_until_retries_run_out(fake_web):
         with pytest.raises(SearchError, match="gave up after 4 attempts"):
             search_videos(client, "x", [fake_web.host], max_results=3)
         assert client.requests_made == 4
+
+
+@pytest.fixture
+def recorded_waits(monkeypatch):
+    """The waits between the client's tries, recorded instead of slept: tenacity sleeps with
+    time.sleep. Other threads (the fake web's) still sleep."""
+    waits: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is threading.main_thread():
+            waits.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return waits
+
+
+def test_client_defaults_are_four_attempts_2_4_8_seconds_apart(fake_web, recorded_waits):
+    fake_web.fail("serper", 429, times=None)
+    with SerperClient("k", fake_web.base_url) as client:
+        with pytest.raises(SearchError, match="gave up after 4 attempts"):
+            client.search_page("x", 10, 1)
+        assert client.requests_made == 4
+    assert len(fake_web.requests_to("serper")) == 4
+    assert recorded_waits == [2, 4, 8]
+
+
+def test_stage_retries_with_the_default_config(fake_web, tmp_path, monkeypatch,
+                                               recorded_waits):
+    # The stage as a run builds it: the client's own attempts, serper.backoff_seconds from
+    # config.yaml (no test override here).
+    from tiktok_research.config import load
+
+    monkeypatch.setenv("SERPER_API_KEY", "k")
+    fake_web.fail("serper", 503, times=None)
+    config = load({"output_dir": str(tmp_path / "out"), "serper.base_url": fake_web.base_url,
+                   "tiktok.hosts": [fake_web.host]})
+    error, records = run_task(search_job(config, tmp_path / "urls.json"))
+    assert isinstance(error, SearchError) and error.reason == "exhausted"
+    assert "gave up after 4 attempts" in str(error)
+    assert len(fake_web.requests_to("serper")) == 4
+    assert recorded_waits == [2, 4, 8]
+    [record] = records
+    assert record["details"]["reason"] == "exhausted"
 
 
 def test_network_error_is_retried():
@@ -171,15 +219,21 @@ def test_stage_without_key_names_it_and_keeps_it_secret(fake_web, tmp_path, monk
 
 
 def test_secret_never_reaches_failure_records(fake_web, tmp_path, monkeypatch):
-    monkeypatch.setenv("SERPER_API_KEY", "invalid")  # the fake's bad key
+    # Serper's reply quotes the key back, so the error the client raises carries it: the
+    # record names the key, never its value.
+    key = "serper-key-7d1e90c4"
+    monkeypatch.setenv("SERPER_API_KEY", key)
+    fake_web.fail("serper", 403, body={"message": f"Unauthorized. Key {key} is not valid.",
+                                       "statusCode": 403})
     config = stage_config(fake_web, tmp_path)
     error, records = run_task(search_job(config, tmp_path / "urls.json"))
     assert isinstance(error, SearchAuthError) and not error.retryable
+    assert key in str(error)  # the secret did reach the code that records the failure
     [record] = records
     assert record["type"] == "search" and record["details"]["reason"] == "auth"
-    text = json.dumps(records)
-    assert "SERPER_API_KEY" in text  # the record names the key ...
-    assert "invalid" not in text  # ... never its value
+    assert "Key *** is not valid" in record["error"]
+    assert "SERPER_API_KEY" in record["error"]
+    assert key not in json.dumps(records)
 
 
 def test_failed_requests_cost_no_credits(fake_web):

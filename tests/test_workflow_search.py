@@ -40,7 +40,8 @@ def test_search_only_writes_urls_and_second_run_does_nothing(fake_web, tmp_path)
         ids = [entry["video_id"] for entry in entries]
         assert len(set(ids)) == len(ids) and all(i.isdigit() for i in ids)
         assert all(entry["url"].startswith(f"http://{fake_web.host}/@") for entry in entries)
-        assert all(entry["url"].endswith("/video/" + entry["video_id"]) for entry in entries)
+        assert all(entry["url"].endswith(f"/{entry['kind']}/{entry['video_id']}")
+                   for entry in entries)
     assert not (tmp_path / "output" / "videos").exists()
     # The searches ran in the persistent worker, which stopped when the run ended.
     log_path = tmp_path / ".snakemake" / "log" / "tiktok-research-worker.log"
@@ -67,9 +68,12 @@ def test_search_failure_is_recorded_and_retried_next_run(fake_web, tmp_path):
     assert failed.returncode != 0
     folder = tmp_path / "output" / "queries" / "query_00000_tokyo_ramen_spots"
     assert not (folder / "urls.json").exists()
-    records = json.loads((tmp_path / "output" / "failures.json").read_text())
-    assert [r["type"] for r in records] == ["search"]
-    assert not folder.exists()  # nothing was found, so no folder was made
+    [record] = json.loads((tmp_path / "output" / "failures.json").read_text())
+    assert (record["type"], record["details"]["reason"]) == ("search", "exhausted")
+    assert (record["query_index"], record["query"]) == (0, "tokyo ramen spots")
+    # Nothing was found, so no folder (and no status.json) was made: the query's status comes
+    # from its failure record.
+    assert not folder.exists()
     progress = json.loads((tmp_path / "output" / "progress.json").read_text())
     assert progress["stats"]["search_failed"] == 1
     assert "stopped after" not in failed.stderr
@@ -78,6 +82,29 @@ def test_search_failure_is_recorded_and_retried_next_run(fake_web, tmp_path):
     again = run_snakemake(tmp_path, config)
     assert again.returncode == 0, again.stderr[-3000:]
     assert (folder / "urls.json").exists()
+
+
+def test_zero_results_end_as_search_failed(fake_web, tmp_path):
+    # Serper answers, with no TikTok video in its results: a result, not a failed job. The
+    # whole run (not search_only) ends with the query's status search_failed.
+    query = "knitted hats for goldfish"
+    fake_web.catalog.query_results[query] = []
+    write_research_list(tmp_path, [query])
+    result = run_snakemake(tmp_path, base_config(fake_web.host))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "output"
+    folder = out / "queries" / "query_00000_knitted_hats_for_goldfish"
+    assert json.loads((folder / "urls.json").read_text()) == []
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "search_failed"
+    assert status["counts"]["found"] == 0 and status["videos"] == {}
+    assert status["last_error"] == "the search found no TikTok video links"
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["stats"]["search_failed"] == 1 and progress["stats"]["total"] == 1
+    [record] = json.loads((out / "failures.json").read_text())
+    assert (record["type"], record["details"]["reason"]) == ("search", "no_results")
+    assert record["query"] == query
+    assert not (out / "videos").exists()
 
 
 @pytest.mark.parametrize(
