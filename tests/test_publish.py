@@ -1,10 +1,16 @@
-"""The publish stage called directly: frame choice, rows, what the receipt says, retries, and a
-query's links written by its summary."""
+"""The publish stage called directly: frame choice, rows, what the receipt says, retries, the
+order uploads → row → receipt when a backend fails, and a query's links written by its summary."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import socket
 import sqlite3
+import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -12,20 +18,22 @@ import pytest
 from support.processed import make_processed_video, publish_inputs, write_query
 
 from tiktok_research.accounting.summarise import run_summarise_query
-from tiktok_research.config import SECRET_NAMES, load
+from tiktok_research.config import SECRET_NAMES, bundled_whisper_model, load
 from tiktok_research.database import schema_sql
-from tiktok_research.errors import DatabaseError, MissingSecret
+from tiktok_research.database.sqlite import SqliteDatabase
+from tiktok_research.errors import DatabaseError, MissingSecret, StorageError
 from tiktok_research.fakeweb import postgrest
 from tiktok_research.files import atomic_write_json
 from tiktok_research.publish.publish import PublishedFiles, publish_video
 from tiktok_research.publish.rows import ocr_text, pick_frames
 from tiktok_research.publish.storage import file_md5
-from tiktok_research.registry import Job, Services
+from tiktok_research.registry import Job, Services, load_task
+from tiktok_research.runtime.host import execute
 
 VIDEO = "7319467787859053825"
 
 BUCKET = "b"  # the emulator bucket of support.gcs (GCS_BUCKET in gcs_env)
-pytest_plugins = ["support.gcs", "support.postgres"]  # the fixtures
+pytest_plugins = ["support.gcs", "support.gcs_proxy", "support.postgres"]  # the fixtures
 
 
 @pytest.fixture
@@ -149,6 +157,41 @@ def test_database_password_never_reaches_failures(tmp_path, no_secrets, monkeypa
     assert "hunter2secret" not in json.dumps(record) and "hunter2secret" not in str(job)
 
 
+@pytest.fixture
+def hanging_up_server() -> Iterator[dict]:
+    """A TCP server that closes every connection at once, as a database going down does; it
+    counts the connections."""
+    server = socket.create_server(("127.0.0.1", 0))
+    seen = {"port": server.getsockname()[1], "connections": 0}
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed at the end of the test
+                return
+            seen["connections"] += 1
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield seen
+    server.shutdown(socket.SHUT_RDWR)  # wakes the accept
+    server.close()
+
+
+def test_a_database_that_hangs_up_is_tried_three_times(tmp_path, no_secrets, monkeypatch,
+                                                       hanging_up_server):
+    out = tmp_path / "output"
+    make_processed_video(out, VIDEO)
+    monkeypatch.setenv("DATABASE_URL",
+                       f"postgresql://u:p@127.0.0.1:{hanging_up_server['port']}/db")
+    with pytest.raises(DatabaseError, match="closed the connection") as raised:
+        publish(out, make_config(out, database={"backend": "postgres"}))
+    assert raised.value.retryable
+    assert hanging_up_server["connections"] == 3
+    assert not (out / "bucket").exists()  # the connection comes before any upload
+
+
 # --- GCS + PostgreSQL -----------------------------------------------------------------------
 def test_gcs_and_postgres(tmp_path, no_secrets, gcs_env, gcs_emulator, postgres_dsn,
                           monkeypatch):
@@ -168,23 +211,121 @@ def test_gcs_and_postgres(tmp_path, no_secrets, gcs_env, gcs_emulator, postgres_
     assert rows == [(VIDEO, f"gs://{BUCKET}/videos/{VIDEO}/", 3)]
 
 
-def test_storage_down_leaves_no_receipt_and_keeps_files(tmp_path, no_secrets, gcs_env,
-                                                        gcs_emulator):
+def test_a_429_from_gcs_is_retried_and_the_upload_lands(tmp_path, no_secrets, gcs_proxy,
+                                                      gcs_emulator):
     out = tmp_path / "output"
-    folder = make_processed_video(out, VIDEO)
-    config = make_config(out, storage={"backend": "gcs"})
+    make_processed_video(out, VIDEO, frames=2)
+    gcs_proxy.fail_uploads(429, times=1)
+    receipt = publish(out, make_config(out, storage={"backend": "gcs"}))
+    first = f"videos/{VIDEO}/metadata.json"
+    assert [seen.status for seen in gcs_proxy.uploads(first)] == [429, 200]
+    assert len(gcs_proxy.uploads()) == len(receipt["objects"]) + 1  # the one retry, no other
+    assert sorted(gcs_emulator.objects()) == sorted(obj["key"] for obj in receipt["objects"])
+
+
+# --- the receipt comes last: the `process` task when a backend fails -----------------------
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory) -> Path:
+    """A one-second video with a tone and one scene: processing it takes about a second."""
+    path = tmp_path_factory.mktemp("clip") / "video.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=blue:s=160x120:d=1",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-shortest",
+                    "-c:v", "libx264", "-c:a", "aac", str(path)], check=True)
+    return path
+
+
+def process_job(out: Path, clip: Path, attempt: int = 1, **overrides) -> tuple[Job, Services]:
+    """The `process` task's job for VIDEO as its rule declares it (the clip as the downloaded
+    video; transcript, timestamps, ocr and the receipt in the video's folder)."""
+    folder = out / "videos" / VIDEO
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metadata.json").write_text(json.dumps({
+        "video_id": VIDEO, "url": f"https://www.tiktok.com/@tester/video/{VIDEO}",
+        "author": "tester", "caption": f"caption of {VIDEO}"}), encoding="utf-8")
+    config = make_config(out, whisper_model=bundled_whisper_model(), min_transcript_chars=0,
+                         **overrides)
+    outputs = {name: str(folder / file) for name, file in (
+        ("transcript", "transcript.txt"), ("timestamps", "transcript_timestamps.json"),
+        ("ocr", "ocr.json"), ("receipt", ".uploaded"))}
+    job = Job(task="process", key=VIDEO, config=config, attempt=attempt,
+              inputs={"video": str(clip), "meta": str(folder / "metadata.json")}, outputs=outputs)
+    return job, Services()
+
+
+def video_rows(out: Path) -> list[tuple]:
+    with sqlite3.connect(out / "research.sqlite") as connection:
+        return connection.execute("SELECT video_id, frame_count FROM videos").fetchall()
+
+
+def stored_names(bucket: Path) -> list[str]:
+    folder = bucket / "videos" / VIDEO
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+PUBLISHED = ["audio.mp3", "frames/001_t0.0s.jpg", "metadata.json", "ocr.json", "transcript.txt",
+             "transcript_timestamps.json"]
+
+
+def test_a_row_refused_after_the_uploads_leaves_no_receipt(tmp_path, no_secrets, short_clip,
+                                                           monkeypatch, caplog):
+    out = tmp_path / "output"
+    SqliteDatabase(out / "research.sqlite").close()  # the tables exist
+    # Another writer holds the database's write lock for the whole attempt: the connection
+    # opens, the uploads go through, the upsert waits its busy timeout and is refused.
+    monkeypatch.setattr("tiktok_research.database.sqlite.BUSY_TIMEOUT_SECONDS", 0.05)
+    writer = sqlite3.connect(out / "research.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    # route_package_logs (a worker, a job command) may have cut the package off from caplog.
+    monkeypatch.setattr(logging.getLogger("tiktok_research"), "propagate", True)
+    job, services = process_job(out, short_clip)
+    with caplog.at_level(logging.WARNING, "tiktok_research.publish"), \
+            pytest.raises(DatabaseError, match="database is locked") as raised:
+        execute(job, load_task("process"), services)
+    writer.execute("ROLLBACK")
+    writer.close()
+
+    receipt = Path(job.outputs["receipt"])
+    assert not receipt.exists()
+    assert stored_names(out / "bucket") == PUBLISHED  # the uploads had succeeded
+    assert video_rows(out) == []
+    assert raised.value.retryable
+    assert [(r["type"], r["video_id"], r["attempt"]) for r in services.recorded] == [
+        ("upload", VIDEO, 1)]
+    log = "\n".join(record.getMessage() for record in caplog.records)
+    assert re.findall(rf"upsert of video {VIDEO} failed \((try \d of \d)\)", log) == [
+        "try 1 of 3", "try 2 of 3"]  # and the third try raised
+
+    again, _ = process_job(out, short_clip, attempt=2)
+    published = execute(again, load_task("process"), Services())
+    assert json.loads(receipt.read_text())["outcome"] == published["outcome"] == "published"
+    assert video_rows(out) == [(VIDEO, 1)]
+
+
+def test_storage_down_leaves_no_row_and_no_receipt(tmp_path, no_secrets, short_clip, gcs_proxy,
+                                                   gcs_emulator):
+    out = tmp_path / "output"
+    job, services = process_job(out, short_clip, storage={"backend": "gcs"})
     gcs_emulator.stop()
     try:
-        with pytest.raises(Exception, match="upload of videos/") as raised:
-            publish(out, config)
-        assert raised.value.kind == "upload" and raised.value.retryable
-        assert (folder / "audio.mp3").exists() and list((folder / "frames").iterdir())
-        with sqlite3.connect(out / "research.sqlite") as connection:
-            assert connection.execute("SELECT count(*) FROM videos").fetchone() == (0,)
+        with pytest.raises(StorageError, match=f"upload of videos/{VIDEO}/metadata.json") \
+                as raised:
+            execute(job, load_task("process"), services)
     finally:
         gcs_emulator.start()
-    publish(out, config)
-    assert f"videos/{VIDEO}/audio.mp3" in gcs_emulator.objects()
+    assert raised.value.retryable
+    # The proxy answers 502 while the emulator is down, as a load balancer would: three tries.
+    assert [seen.status for seen in gcs_proxy.uploads()] == [502, 502, 502]
+    assert not Path(job.outputs["receipt"]).exists()
+    assert video_rows(out) == []
+    assert [(r["type"], r["video_id"]) for r in services.recorded] == [("upload", VIDEO)]
+    # What processing made stays for the next attempt.
+    assert all(Path(job.outputs[name]).exists() for name in ("transcript", "timestamps", "ocr"))
+
+    again, _ = process_job(out, short_clip, attempt=2, storage={"backend": "gcs"})
+    execute(again, load_task("process"), Services())
+    assert sorted(gcs_emulator.objects()) == [f"videos/{VIDEO}/{name}" for name in PUBLISHED]
+    assert video_rows(out) == [(VIDEO, 1)]
+    assert json.loads(Path(job.outputs["receipt"]).read_text())["outcome"] == "published"
 
 
 # --- Supabase -------------------------------------------------------------------------------

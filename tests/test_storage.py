@@ -1,21 +1,23 @@
-"""Storage backends: the local directory and GCS (real client against gcp-storage-emulator)."""
+"""Storage backends: the local directory and GCS (real client against gcp-storage-emulator,
+through a proxy that can break uploads)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tiktok_research.errors import MissingSecret, StorageError
+from tiktok_research.errors import ChecksumMismatch, MissingSecret, StorageError
 from tiktok_research.paths import object_key
 from tiktok_research.publish.storage import file_md5, open_storage
 from tiktok_research.publish.storage.gcs import GcsStorage
 from tiktok_research.publish.storage.local import LocalStorage
 
 BUCKET = "b"  # the emulator bucket of support.gcs (GCS_BUCKET in gcs_env)
-pytest_plugins = ["support.gcs"]  # the fixtures
+pytest_plugins = ["support.gcs", "support.gcs_proxy"]  # the fixtures
 
 
 def md5_b64(data: bytes) -> str:
@@ -51,6 +53,22 @@ def test_local_upload_refuses_keys_outside_the_directory(tmp_path, sample):
     with pytest.raises(StorageError) as caught:
         LocalStorage(tmp_path / "bucket").upload(sample, "../escape.bin")
     assert not caught.value.retryable
+
+
+def test_local_upload_that_lands_altered_is_a_checksum_mismatch(tmp_path, sample, monkeypatch):
+    copy = shutil.copyfile
+
+    def copy_flipping_last_byte(source, target):
+        copy(source, target)
+        data = bytearray(Path(target).read_bytes())
+        data[-1] ^= 0xFF
+        Path(target).write_bytes(bytes(data))
+        return target
+
+    monkeypatch.setattr(shutil, "copyfile", copy_flipping_last_byte)
+    with pytest.raises(ChecksumMismatch, match="videos/123/audio.mp3") as caught:
+        LocalStorage(tmp_path / "bucket").upload(sample, "videos/123/audio.mp3")
+    assert caught.value.retryable and caught.value.kind == "upload"
 
 
 def test_open_storage_defaults_to_local(tmp_path):
@@ -106,3 +124,33 @@ def test_gcs_down_is_a_retryable_error(gcs_env, gcs_emulator, sample):
         assert caught.value.retryable
     finally:
         gcs_emulator.start()
+
+
+# What the reply to an upload says when the storage holds other bytes than were sent.
+@pytest.mark.parametrize(("field", "other"), [("md5Hash", md5_b64(b"other bytes")),
+                                              ("crc32c", "AAAAAA==")], ids=["md5", "crc32c"])
+def test_gcs_reply_with_another_checksum_is_a_checksum_mismatch(gcs_proxy, sample, field,
+                                                                 other):
+    gcs_proxy.misreport(field, other)
+    with pytest.raises(ChecksumMismatch, match="videos/1/audio.mp3") as caught:
+        open_storage({"storage": {"backend": "gcs"}}).upload(sample, "videos/1/audio.mp3")
+    assert caught.value.retryable
+
+
+def test_gcs_reply_without_md5_is_checked_against_the_stored_object(gcs_proxy, sample):
+    gcs_proxy.misreport("md5Hash", None)
+    stored = open_storage({"storage": {"backend": "gcs"}}).upload(sample, "videos/1/audio.mp3")
+    assert stored.md5 == md5_b64(sample.read_bytes())
+    assert [(seen.method, seen.path) for seen in gcs_proxy.seen[-1:]] == [
+        ("GET", f"/storage/v1/b/{BUCKET}/o/videos%2F1%2Faudio.mp3")]
+
+
+def test_gcs_429_is_a_retryable_error_left_to_the_caller(gcs_proxy, sample):
+    storage = open_storage({"storage": {"backend": "gcs"}})
+    gcs_proxy.fail_uploads(429, times=1)
+    with pytest.raises(StorageError, match="429") as caught:
+        storage.upload(sample, "videos/1/audio.mp3")
+    assert caught.value.retryable
+    assert [seen.status for seen in gcs_proxy.uploads()] == [429]  # the client did not retry
+    assert storage.upload(sample, "videos/1/audio.mp3").md5 == md5_b64(sample.read_bytes())
+    assert [seen.status for seen in gcs_proxy.uploads("videos/1/audio.mp3")] == [429, 200]
