@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,10 +26,10 @@ from support.download import (
 )
 
 from tiktok_research.download.fetch import download_video
-from tiktok_research.download.item import candidate_urls
+from tiktok_research.download.item import candidate_urls, candidates
 from tiktok_research.download.page import parse_page
 from tiktok_research.download.pool import BrowserPool
-from tiktok_research.download.session import PAGE_ATTEMPTS, BrowserSettings
+from tiktok_research.download.session import FETCH_ATTEMPTS, PAGE_ATTEMPTS, BrowserSettings
 from tiktok_research.download.slots import browser_slot, wipe_profiles
 from tiktok_research.download.verify import check_mp4_boxes
 from tiktok_research.errors import BadVideo, DownloadError, PageBlocked, VideoUnavailable
@@ -471,3 +472,32 @@ def test_a_prestarted_browser_serves_the_first_download(site, workdir):
         assert pool.browser_pids() == started
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize(("status", "tries"), [(503, FETCH_ATTEMPTS), (403, 1)])
+def test_a_failing_source_falls_back_to_the_next_one(site, workdir, status, tries):
+    """playAddr always fails: a 5xx is tried once and retried twice, a refusal (403) once, then
+    the next source on the page (the muxed h264 gear) serves the video, in the same page visit."""
+    assert FETCH_ATTEMPTS == 3  # "2 retries per URL"
+    web, videos = site
+    video = videos["ok"]
+    page = httpx.get(f"{web.base_url}{video.page_path}")
+    sources = candidates(parse_page(page.text, video.video_id).item)
+    assert [source.kind for source in sources[:2]] == ["play_addr", "gear"]
+    failing, serving = (urlsplit(source.url).path for source in sources[:2])
+    before = len(web.requests_to("tiktok"))
+    web.fail("tiktok", status, times=None, match=failing)
+    try:
+        metadata, folder = download(web, video, workdir)
+    finally:
+        web.clear_faults("tiktok")
+    cdn = [r.path for r in web.requests_to("tiktok")[before:]
+           if r.path.startswith("/video/tos/") and r.method == "GET"]
+    assert cdn.count(failing) == tries
+    assert cdn[:tries] == [failing] * tries  # every try of playAddr before the next source
+    assert cdn[tries:] and set(cdn[tries:]) == {serving}
+    assert (folder / "video.mp4").read_bytes() == media_file(web, video).read_bytes()
+    assert metadata["rendition"]["kind"] == "gear"
+    assert metadata["rendition"]["gear"] == "lower_540_0"
+    assert metadata["rendition"]["watermarked"] is False
+    assert metadata["download"]["page_visits"] == 1

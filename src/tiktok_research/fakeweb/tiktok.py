@@ -47,7 +47,7 @@ from tiktok_research.fakeweb.tiktok_pages import (
     waf_challenge_page,
     waf_passed,
 )
-from tiktok_research.fakeweb.web import Request, Response, Web
+from tiktok_research.fakeweb.web import Request, Response, Web, fault_response
 
 SERVICE = "tiktok"
 # The user part may be empty: yt-dlp rewrites /share/video/ID and /embed/v2/ID links to
@@ -266,6 +266,11 @@ def handle(web: Web, request: Request) -> Response | None:
         return None
     if request.path == "/login":
         return Response.html(login_page())
+    if PAGE_PATH.match(request.path) or CDN_PATH.match(request.path) \
+            or request.path == WWW_PLAY_PATH:
+        fault = web.take_fault(SERVICE, request.path)  # web.fail("tiktok", ..., match=PATH)
+        if fault is not None:
+            return fault_response(SERVICE, fault, lambda status: f"<h1>Error {status}</h1>")
     page = PAGE_PATH.match(request.path)
     if page:
         return _page(web, request, page["video_id"])
