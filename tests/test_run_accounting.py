@@ -115,7 +115,8 @@ def test_six_queries_six_outcomes(scenario_web, tmp_path):
     assert download_ids[ids["some private"][1]] == 1
     # The video without audio: reprocessed exactly once → two process records.
     process_ids = Counter(r["video_id"] for r in failures if r["type"] in ("process", "validate"))
-    assert process_ids[ids["processing broken"][0]] == 2
+    assert process_ids[ids["processing broken"][0]] == 2, [
+        r for r in failures if r["video_id"] == ids["processing broken"][0]]
     assert by_type["upload"] >= 1
     assert all("\n" not in record["error"] for record in failures)
     assert (out / "report.html").exists() and (out / "dataset.parquet").exists()
