@@ -295,6 +295,8 @@ def demo_catalog(seed: int = 2024) -> Catalog:
     dash = catalog.videos[pools["health"][1]]
     dash.first_gear = "dash"
     dash.rounded_stats = True
+    # playAddr "" with PlayAddrStruct the only clean source (reference "Video sources").
+    catalog.videos[pools["health"][2]].sources = "struct_only"
     # Search results link to videos in the forms the real ones do: a /t/ short link followed
     # to its video, the embed and share forms, and the photo post as /@user/photo/ID.
     catalog.videos[pools["travel"][1]].link_form = "t"
