@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from tiktok_research.download.item import (
+    CaptionTrack,
     as_int,
+    as_number,
     build_metadata,
     candidate_urls,
     candidates,
@@ -21,7 +23,12 @@ from tiktok_research.download.item import (
     hashtags_of,
     iso_utc,
 )
-from tiktok_research.download.page import parse_page
+from tiktok_research.download.page import (
+    PageOutcome,
+    blocked_reason,
+    normalise_legacy_item,
+    parse_page,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VIDEO_ID = "7603296357641735445"
@@ -299,3 +306,164 @@ def test_a_link_without_its_user_gets_the_user_the_item_names(handle, url):
     metadata = build_metadata({"author": {"uniqueId": handle}}, video_id="1",
                               url="https://www.tiktok.com/@_/video/1", downloaded_at="t")
     assert metadata["url"] == url
+
+
+def test_caption_track_fields_and_the_entries_left_out():
+    item = {"video": {
+        "subtitleInfos": [
+            {"Url": "https://cdn/sub-pt.vtt", "LanguageID": "por-BR", "Format": "WebVTT"},
+            {"Url": "https://cdn/sub-none.vtt", "Format": "webvtt"},
+            {"Url": "https://cdn/sub-noformat.vtt", "LanguageCodeName": "nld-NL"},
+        ],
+        "claInfo": {"captionInfos": [
+            {"language": "eng-US", "url": "https://cdn/cla-url.vtt",
+             "urlList": ["https://cdn/cla-list.vtt"]},
+            {"url": "https://cdn/cla-nolang.vtt"},
+            {"language": "jpn-JP"},
+            {"language": "kor-KR", "url": "https://cdn/cla-ko.srt", "captionFormat": "SRT"},
+            {"languageCode": "sv", "url": "https://cdn/cla-sv.vtt", "captionFormat": "WEBVTT"},
+        ]}}}
+    assert caption_tracks(item) == [
+        CaptionTrack("https://cdn/sub-pt.vtt", "por-BR", None, "webvtt"),
+        CaptionTrack("https://cdn/cla-url.vtt", "eng-US", "cla", "webvtt"),
+        CaptionTrack("https://cdn/cla-sv.vtt", "sv", "cla", "webvtt")]
+
+
+def test_legacy_items_get_the_author_object():
+    legacy = {"id": "1", "author": "maker", "authorId": "77", "nickname": "Maker",
+              "authorSecId": "MS4wLjABAAAA"}
+    assert normalise_legacy_item(legacy)["author"] == {
+        "id": "77", "uniqueId": "maker", "nickname": "Maker", "secUid": "MS4wLjABAAAA"}
+    assert normalise_legacy_item({"author": {"id": "77"}}) == {"author": {"id": "77"}}
+
+
+def test_a_login_path_with_a_prefix_or_a_trailing_slash_is_a_login():
+    for final_url in ("https://www.tiktok.com/login/", "https://www.tiktok.com/en/login"):
+        login = parse_page("<html>Log in</html>", VIDEO_ID, final_url=final_url)
+        assert (login.status, login.reason) == ("retry", "login"), final_url
+
+
+def test_durations_keep_their_fraction():
+    assert as_number("2.5") == 2.5 and as_number(7.25) == 7.25
+    assert as_number("3.0") == 3 and type(as_number("3.0")) is int
+    assert as_number(True) is None and as_number(None) is None and as_number("n/a") is None
+
+
+def test_hashtags_come_from_text_extra_else_challenges_else_the_caption():
+    extra = [{"hashtagName": "a"}, {"hashtagName": ""}, "junk", {"hashtagName": "a"},
+             {"hashtagName": 5}, {"hashtagName": "b"}]
+    challenges = [{"title": "x"}, {"title": ""}, {"title": "x"}, {"title": "y"}]
+    assert hashtags_of({"textExtra": extra, "challenges": challenges, "desc": "#d"}) == ["a", "b"]
+    assert hashtags_of({"textExtra": [{"hashtagName": ""}], "challenges": challenges,
+                        "desc": "#d"}) == ["x", "y"]
+    assert hashtags_of({"challenges": [{"title": None}], "desc": "#d #e"}) == ["d", "e"]
+    assert hashtags_of({"desc": 5}) == []
+
+
+def test_video_only_gears_are_known_by_format_or_path():
+    item = {"video": {"bitrateInfo": [
+        {"GearName": "dash_upper", "Format": "DASH", "PlayAddr": {"UrlList": [GEAR + "&1"]}},
+        {"GearName": "by_path", "Format": "mp4", "PlayAddr": {"UrlList": [DASH]}},
+        {"GearName": "plain", "PlayAddr": {"UrlList": [GEAR]}},
+    ]}}
+    assert candidate_urls(item) == [GEAR]
+
+
+def test_only_on_site_format_urls_are_skipped():
+    cdn_aweme = "https://v16-webapp-prime.tiktok.com/aweme/v1/play/?video_id=1"
+    site_other = "https://www.tiktok.com/video/tos/x.mp4"
+    item = {"video": {"playAddr": [cdn_aweme, site_other,
+                                   "https://www.tiktok.com/aweme/v1/play/?video_id=2"]}}
+    assert candidate_urls(item, "127.0.0.1:8765") == [cdn_aweme, site_other]
+
+
+def test_blocked_reason_on_its_own():
+    assert blocked_reason("<html></html>", "https://www.tiktok.com/login") == "login"
+    assert blocked_reason('<div id="cs"></div>') is None
+    assert blocked_reason('<div id="wci"></div>') is None
+    assert blocked_reason("<html></html>", "https://www.tiktok.com/@a/video/1") is None
+
+
+def test_the_author_sec_uid_is_kept():
+    metadata = build_metadata({"author": {"uniqueId": "a", "secUid": "MS4wLjABAAAA"}},
+                              video_id="1", url="https://www.tiktok.com/@a/video/1",
+                              downloaded_at="t")
+    assert metadata["author_sec_uid"] == "MS4wLjABAAAA"
+
+
+def test_every_outcome_carries_its_status_code_item_and_message():
+    def outcome(detail: dict, final_url: str = "") -> PageOutcome:
+        return parse_page(universal(detail), VIDEO_ID, final_url=final_url)
+
+    def with_item(item: dict) -> dict:
+        return {"statusCode": 0, "itemInfo": {"itemStruct": {"id": VIDEO_ID, **item}}}
+
+    assert outcome({"statusCode": 12345, "statusMsg": "busy"}) == PageOutcome(
+        "unavailable", "status_12345", 12345, permanent=False, status_msg="busy")
+    assert outcome({"statusCode": 0, "statusMsg": "none"}) == PageOutcome(
+        "unavailable", "empty_item", 0, permanent=False, status_msg="none")
+    assert outcome(with_item({"id": "1"})) == PageOutcome("retry", "other_video", 0)
+    assert outcome(with_item({"stats": {}, "createTime": 1})) == PageOutcome("retry", "login", 0)
+    assert outcome(with_item({"stats": {"playCount": 1}, "createTime": " 0 "})).reason == "login"
+    photo = {"id": VIDEO_ID, "imagePost": {"images": [1]}, "createTime": 1}
+    assert outcome(with_item(photo)) == PageOutcome("unavailable", "photo_post", 0, photo)
+    classified = {"id": VIDEO_ID, "isContentClassified": True, "createTime": 1}
+    assert outcome(with_item(classified)) == PageOutcome("unavailable", "login_required", 0,
+                                                         classified)
+    silent = {"id": VIDEO_ID, "createTime": 1, "stats": {}, "statsV2": {"playCount": "1"}}
+    assert outcome(with_item(silent)) == PageOutcome("unavailable", "no_video", 0, silent,
+                                                     permanent=False)
+    on_host = {"id": VIDEO_ID, "createTime": 1,
+               "video": {"playAddr": "http://127.0.0.1:8765/aweme/v1/play/?video_id=1"}}
+    assert outcome(with_item(on_host), "http://127.0.0.1:8765/@a/video/1").reason == "no_video"
+    playable = {"id": VIDEO_ID, "createTime": 1, "video": {"playAddr": PLAY}}
+    assert outcome(with_item(playable)) == PageOutcome("ok", "", 0, playable)
+    without_code = with_item(playable)
+    del without_code["statusCode"]
+    assert outcome(without_code) == PageOutcome("ok", "", 0, playable)
+
+
+def test_source_urls_in_every_shape_tiktok_uses():
+    item = {"video": {
+        "playAddr": [{"MainUrl": "http://v16.tiktokcdn.com/main"}, "ftp://x/y", {"src": 5}],
+        "bitrateInfo": [{"GearName": "g", "CodecType": "H264",
+                         "PlayAddr": {"UrlList": [GEAR]}},
+                        {"GearName": "no_codec", "PlayAddr": {"UrlList": [GEAR + "&2"]}}]}}
+    assert [(c.url, c.kind, c.codec) for c in candidates(item)] == [
+        ("http://v16.tiktokcdn.com/main", "play_addr", None), (GEAR, "gear", "h264"),
+        (GEAR + "&2", "gear", None)]
+
+
+def sigi_page(payload: dict) -> str:
+    return (f'<html><script id="SIGI_STATE" type="application/json">{json.dumps(payload)}'
+            "</script></html>")
+
+
+def test_a_legacy_page_carries_its_status_and_the_page_host():
+    assert parse_page(sigi_page({"VideoPage": {"statusCode": 10231, "statusMsg": "region"}}),
+                      VIDEO_ID) == PageOutcome("unavailable", "region_locked", 10231,
+                                               permanent=False, status_msg="region")
+    assert parse_page(sigi_page({"VideoPage": {"statusCode": 0}}), VIDEO_ID) == PageOutcome(
+        "unavailable", "empty_item", 0, permanent=False, status_msg="")
+    on_host = {"id": VIDEO_ID, "author": "maker", "createTime": 1,
+               "video": {"playAddr": "http://127.0.0.1:8765/aweme/v1/play/?video_id=1"}}
+    html = sigi_page({"ItemModule": {VIDEO_ID: on_host}})
+    assert parse_page(html, VIDEO_ID).ok
+    assert parse_page(html, VIDEO_ID, final_url="http://127.0.0.1:8765/@a/video/1").reason == (
+        "no_video")
+
+
+def test_http_errors_without_page_data():
+    assert parse_page("<html></html>", VIDEO_ID, http_status=410) == PageOutcome(
+        "unavailable", "deleted")
+    for code in (429, 500):
+        assert parse_page("<html></html>", VIDEO_ID, http_status=code) == PageOutcome(
+            "retry", f"http_{code}")
+    assert parse_page("<html></html>", VIDEO_ID, http_status=411).reason == "shell"
+    assert parse_page(universal({"statusCode": 12345}), VIDEO_ID).status_msg == ""
+
+
+def test_the_first_data_script_of_an_id_wins():
+    first = universal({"statusCode": 10231})
+    second = universal({"statusCode": 10216})
+    assert parse_page(first + second, VIDEO_ID).reason == "region_locked"

@@ -66,3 +66,14 @@ def test_missing_frames_and_bad_timestamps(complete: dict[str, Path]) -> None:
     complete["timestamps"].write_text('{"language": "en"}', encoding="utf-8")
     assert validate_outputs(complete, 3) == [
         "transcript_timestamps.json has no segments array", "frames/ has no frames"]
+
+
+@pytest.mark.parametrize("key, name", [("audio", "audio.mp3"), ("meta", "metadata.json")])
+def test_empty_required_file(complete: dict[str, Path], key: str, name: str) -> None:
+    complete[key].write_bytes(b"")
+    assert validate_outputs(complete, 3) == [f"{name} is empty"]
+
+
+def test_timestamps_named_but_not_written(complete: dict[str, Path]) -> None:
+    complete["timestamps"].unlink()
+    assert validate_outputs(complete, 3) == ["transcript_timestamps.json is missing"]
