@@ -474,6 +474,23 @@ def test_a_prestarted_browser_serves_the_first_download(site, workdir):
         pool.close()
 
 
+def test_a_warm_up_that_lost_the_first_slot_starts_no_browser_after_close(workdir):
+    """A download took the slot before the pool's warm-up did, and the job ended: the warm-up
+    still waiting for a slot must not start a browser once the pool is closed (it did, and the
+    next job on that slot found a stranger's browser there)."""
+    profiles = workdir / "profiles"
+    settings = BrowserSettings(profiles_dir=profiles, workers=1)
+    pool = BrowserPool()
+    with browser_slot(profiles, workers=1):  # the download holding the only slot
+        pool.prestart_in_background(settings)
+        time.sleep(0.5)  # the warm-up is waiting for the slot
+        started = time.monotonic()
+        pool.close()
+        assert time.monotonic() - started < 10
+    time.sleep(3)  # long enough for a browser to start, had the warm-up gone on
+    assert browsers_on(profiles) == [] and pool.browser_pids() == set()
+
+
 @pytest.mark.parametrize(("status", "tries"), [(503, FETCH_ATTEMPTS), (403, 1)])
 def test_a_failing_source_falls_back_to_the_next_one(site, workdir, status, tries):
     """playAddr always fails: a 5xx is tried once and retried twice, a refusal (403) once, then

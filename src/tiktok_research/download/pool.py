@@ -120,6 +120,8 @@ class BrowserPool:
     def __init__(self) -> None:
         self._browsers: dict[Path, _SlotBrowser] = {}
         self._lock = threading.Lock()
+        self._closed = False
+        self._prestart: threading.Thread | None = None
 
     def browser_pids(self) -> set[int]:
         """The pids of the browsers this pool keeps."""
@@ -138,6 +140,8 @@ class BrowserPool:
         started = waiting_since = time.monotonic()
         while True:
             with self._lock:  # choosing a slot and claiming its browser is one step
+                if self._closed:  # a closed pool starts no browser (nor waits for one)
+                    raise DownloadError("the browser pool is closed")
                 running, starting = self._running_slots(settings.workers)
                 if starting:  # the wait for a free browser counts once they have all started
                     waiting_since = time.monotonic()
@@ -160,7 +164,11 @@ class BrowserPool:
     def prestart(self, settings: BrowserSettings) -> None:
         """Start a browser before the first download asks for one (the worker does this while
         the searches run); downloads that come meanwhile wait for it rather than start more."""
-        lock, browser = self._take_slot(settings)
+        try:
+            lock, browser = self._take_slot(settings)
+        except DownloadError as error:  # closed meanwhile, or every slot taken
+            log.info("browser warm-up skipped: %s", error)
+            return
         try:
             browser.run(browser.start(settings))
         except Exception as error:  # the first download starts one and reports what fails
@@ -168,6 +176,12 @@ class BrowserPool:
         finally:
             browser.starting = False
             lock.release()
+
+    def prestart_in_background(self, settings: BrowserSettings) -> None:
+        """`prestart` on a thread of its own; `close` waits for it."""
+        self._prestart = threading.Thread(target=self.prestart, args=(settings,), daemon=True,
+                                          name="browser-prestart")
+        self._prestart.start()
 
     def download(self, page_url: str, video_id: str, video_path: Path | str,
                  settings: BrowserSettings, **extra: Any) -> DownloadResult:
@@ -183,6 +197,12 @@ class BrowserPool:
             lock.release()
 
     def close(self) -> None:
+        """Stop every browser, one still starting too: a warm-up that lost the race for the
+        first slot to a download must not start a browser once the pool is closed."""
+        with self._lock:
+            self._closed = True
+        if self._prestart is not None:
+            self._prestart.join(timeout=60)
         with self._lock:
             browsers, self._browsers = list(self._browsers.values()), {}
         for browser in browsers:
@@ -193,6 +213,5 @@ def open_browser_pool(settings: BrowserSettings) -> BrowserPool:
     """A pool that starts its first browser now, in the background: a long-lived host opens it
     while the searches run, and a download that comes meanwhile waits for that browser."""
     pool = BrowserPool()
-    threading.Thread(target=pool.prestart, args=(settings,), daemon=True,
-                     name="browser-prestart").start()
+    pool.prestart_in_background(settings)
     return pool
