@@ -73,10 +73,6 @@ def maybe_temp(path):
     return path if config["keep"] else temp(path)
 
 
-def current_attempt(wildcards, attempt):
-    return attempt
-
-
 def query_of(wildcards):
     return QUERY_BY_DIR[wildcards.qdir].as_dict()
 
@@ -171,9 +167,9 @@ def process_outputs():
 
 def job_command(task, inputs=(), outputs=(), log="{log:q}", params=()):
     """The `shell:` command of a per-video rule: the job command with the rule's named inputs
-    and outputs, its log and its attempt, and `params` as `--param NAME=PLACEHOLDER`."""
+    and outputs, its log, and `params` as `--param NAME=PLACEHOLDER`."""
     parts = [PYTHON, "-m tiktok_research.runtime.job", task, "{wildcards.video_id}",
-             "--config-json {params.config:q}", "--attempt {resources.attempt}", f"--log {log}"]
+             "--config-json {params.config:q}", f"--log {log}"]
     parts += [f"--in {name}={{input.{name}:q}}" for name in inputs]
     parts += [f"--out {name}={{output.{name}:q}}" for name in outputs]
     parts += [f"--param {name}={value}" for name, value in params]

@@ -24,15 +24,12 @@ rule download_video:
         captions=directory(TREE.video_file("{video_id}", "captions")),
     params:
         config=JOB_CONFIG,
-    # One more attempt for a challenge or login wall that outlasted the job's own revisits.
-    # An unavailable video is not a failure: metadata.json says why and the job succeeds.
-    retries: 1
+    # A job tries twice (the task's `attempts`); an unavailable video is not a failure.
     # A download waits on the network and the browser, not on a CPU: it does not count against
     # --cores (so processing keeps every core busy); the `browser` resource (workers) bounds it.
     threads: 0
     resources:
         browser=1,
-        attempt=current_attempt,
     log:
         main=TREE.log("download", "{video_id}"),
         pages=directory(TREE.pages("{video_id}")),

@@ -12,12 +12,10 @@ rule process_and_publish_video:
         **process_outputs(),
     params:
         config=JOB_CONFIG,
-    # One reprocessing: a video that fails its checks is processed once more.
-    retries: 1
+    # One reprocessing, within the job (the task's `attempts`): a video that fails its checks
+    # is processed once more.
     # Ahead of downloads: the downloads only need to stay ahead of processing.
     priority: 1
-    resources:
-        attempt=current_attempt,
     log:
         TREE.log("process", "{video_id}"),
     benchmark:

@@ -5,7 +5,6 @@ checkpoint search_videos:
         query=query_of,
     resources:
         serper_api=1,
-        attempt=current_attempt,
     log:
         TREE.log("search", "{qdir}"),
     benchmark:

@@ -58,3 +58,42 @@ def test_an_unknown_task_is_named(tmp_path: Path) -> None:
     result = run_job_cli(tmp_path, "os:system", "1", "--config-json", config)
     assert result.returncode == 1
     assert "no task 'os:system' is registered" in result.stderr
+
+
+def test_a_job_gets_its_tasks_tries_within_the_job_each_failed_one_recorded() -> None:
+    # The rules set no Snakemake `retries:` (a restarted job can be lost when a checkpoint
+    # finishes before it starts again): the runtime gives the job its task's tries.
+    from tiktok_research.errors import DownloadError
+    from tiktok_research.registry import Job, Services, Task
+    from tiktok_research.runtime.host import execute
+
+    seen = []
+
+    def flaky(job: Job) -> str:
+        seen.append(job.attempt)
+        if job.attempt < 3:
+            raise DownloadError(f"try {job.attempt} broke")
+        return "done"
+
+    services = Services()
+    job = Job(task="flaky", key="1", config={}, context={"video_id": "1"})
+    assert execute(job, Task("flaky", flaky, attempts=3), services) == "done"
+    assert seen == [1, 2, 3]
+    assert [(r["attempt"], r["error"]) for r in services.recorded] == [
+        (1, "try 1 broke"), (2, "try 2 broke")]
+
+    seen.clear()
+    services = Services()
+    with pytest.raises(DownloadError, match="try 2 broke"):
+        execute(Job(task="flaky", key="1", config={}), Task("flaky", flaky, attempts=2),
+                services)
+    assert seen == [1, 2] and len(services.recorded) == 2
+
+
+def test_no_rule_leaves_its_retries_to_snakemake() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    rules = "\n".join(path.read_text() for path in sorted((repo / "rules").glob("*.smk")))
+    profile = (repo / "profiles" / "default" / "config.yaml").read_text()
+    assert "retries:" not in rules and "resources.attempt" not in rules
+    settings = [line.split(":")[0] for line in profile.splitlines() if not line.startswith("#")]
+    assert "retries" not in settings and "restart-times" not in settings

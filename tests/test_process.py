@@ -82,25 +82,40 @@ def process_job(tmp_path: Path, video: Path, attempt: int) -> tuple[Job, Service
     return job, Services()
 
 
-def test_a_verdict_fails_the_first_attempt_and_ends_the_video_on_the_second(
+def test_a_verdict_fails_the_first_try_and_ends_the_video_on_the_second(
         demo_set: DemoSet, tmp_path: Path) -> None:
     task = load_task("process")
-    first, services = process_job(tmp_path, demo_set.no_audio.path, attempt=1)
-    with pytest.raises(NoAudioTrack):
-        execute(first, task, services)
-    assert not Path(first.outputs["receipt"]).exists()
-    second, services_again = process_job(tmp_path, demo_set.no_audio.path, attempt=2)
-    receipt = execute(second, task, services_again)
+    assert task.attempts == 2
+    job, services = process_job(tmp_path, demo_set.no_audio.path, attempt=1)
+    receipt = execute(job, task, services)  # both tries in the one job
     assert receipt["outcome"] == "processing_failed" and receipt["reason"] == "no_audio_track"
-    assert json.loads(Path(second.outputs["receipt"]).read_text())["outcome"] == \
+    assert receipt["attempt"] == 2
+    assert json.loads(Path(job.outputs["receipt"]).read_text())["outcome"] == \
         "processing_failed"
     # Every declared output exists, empty: the video ended without them.
-    assert Path(second.outputs["transcript"]).read_text() == ""
-    assert json.loads(Path(second.outputs["ocr"]).read_text())["items"] == []
-    records = services.recorded + services_again.recorded
-    assert [(r["type"], r["attempt"], r["video_id"], r["details"]["step"]) for r in records] == [
+    assert Path(job.outputs["transcript"]).read_text() == ""
+    assert json.loads(Path(job.outputs["ocr"]).read_text())["items"] == []
+    assert [(r["type"], r["attempt"], r["video_id"], r["details"]["step"])
+            for r in services.recorded] == [
         ("process", 1, "7000000000000000042", "extract_audio"),
         ("process", 2, "7000000000000000042", "extract_audio")]
+
+
+def test_a_verdict_on_the_last_try_only_fails_the_job_before_it(
+        demo_set: DemoSet, tmp_path: Path) -> None:
+    # A job started at its last try (run by hand with --attempt 2) ends the video at once; one
+    # at a try below VERDICT_ATTEMPT with no try left after it fails instead.
+    from dataclasses import replace
+
+    job, services = process_job(tmp_path, demo_set.no_audio.path, attempt=1)
+    with pytest.raises(NoAudioTrack):
+        execute(job, replace(load_task("process"), attempts=1), services)
+    assert not Path(job.outputs["receipt"]).exists()
+    assert [r["attempt"] for r in services.recorded] == [1]
+    again, services_again = process_job(tmp_path, demo_set.no_audio.path, attempt=2)
+    assert execute(again, load_task("process"), services_again)["outcome"] == \
+        "processing_failed"
+    assert [r["attempt"] for r in services_again.recorded] == [2]
 
 
 def test_an_operational_failure_never_ends_the_video(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ of the group `tiktok_research.tasks` (pyproject.toml), so the runtime finds a ta
 without importing any stage, and a stage never imports the runtime.
 
 The runtime hands the task's function a `Job`: the rule's inputs, outputs and params, the
-config, the attempt, and two services it provides —
+config, the attempt (the try of the job: a task may ask for more than one), and two services
+it provides —
 
     job.resource("transcriber")   # opened once per process while its settings stay the same
     job.record(error)             # a failure record of this attempt, stored by the runtime
@@ -63,6 +64,10 @@ class Task:
     run: Callable[[Job], object]
     failure_type: str = "error"  # the type an unexpected error of this task is recorded as
     resources: tuple[Resource, ...] = ()
+    # Tries a job gets, within the job: a failed try is recorded and the next one follows at
+    # once; the job fails when its last try does. (Not Snakemake's `retries:`, which can lose
+    # a restarted job when a checkpoint finishes before it starts again.)
+    attempts: int = 1
 
     def resource(self, name: str) -> Resource:
         for resource in self.resources:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,9 @@ def setup_run(web: FakeWeb, video: DemoVideo, workdir: Path, **tiktok: object) -
 def run_job(video_id: str, config: dict, workdir: Path, records: list | None = None,
             attempt: int = 1, outputs: dict | None = None, run: str = "",
             **params: str) -> dict:
-    """The `download` task as the runtime runs it, in this process (its browser pool opened
-    for the job and closed at its end); the failure records go to `records`."""
+    """One try (number `attempt`) of the `download` task as the runtime runs it, in this process
+    (its browser pool opened for the job and closed at its end); the failure records go to
+    `records`. (A job gets the task's `attempts`; its next try is this same code again.)"""
     folder = Path(config["output_dir"]) / "videos" / video_id
     job = Job(task="download", key=video_id, config=config,
               inputs={"urls": str(urls_path(workdir))},
@@ -66,7 +68,7 @@ def run_job(video_id: str, config: dict, workdir: Path, records: list | None = N
               params=params, attempt=attempt, run=run)
     services = Services()
     try:
-        return execute(job, load_task("download"), services)
+        return execute(job, replace(load_task("download"), attempts=attempt), services)
     finally:
         services.close()
         if records is not None:

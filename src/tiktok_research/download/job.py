@@ -107,4 +107,7 @@ def _open_browsers(config: dict[str, Any], host: Host) -> BrowserPool:
 
 BROWSERS = Resource("browsers", _open_browsers, settings=_browser_settings,
                     close=BrowserPool.close, warm=True)
-TASK = Task("download", run_download, failure_type="download", resources=(BROWSERS,))
+# One more try for a challenge or login wall that outlasted the try's own revisits. An
+# unavailable video is not a failure: metadata.json says why and the job succeeds.
+TASK = Task("download", run_download, failure_type="download", resources=(BROWSERS,),
+            attempts=2)

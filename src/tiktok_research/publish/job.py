@@ -149,5 +149,7 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
     return receipt
 
 
+# One reprocessing: a video that fails its checks (or any step) is processed once more, and a
+# verdict about the video stands after it.
 TASK = Task("process", run_process_and_publish, failure_type="process",
-            resources=(TRANSCRIBER, OCR))
+            resources=(TRANSCRIBER, OCR), attempts=VERDICT_ATTEMPT)

@@ -47,14 +47,19 @@ class RunServices(Services):
 
 
 def execute(job: Job, task: Task, services: Services) -> object:
-    """Run `job` with `task`; a failure is recorded (one record per failed attempt) and
-    raised again."""
+    """Run `job` with `task`, from its attempt up to the task's `attempts`: each failed try is
+    recorded (one record per failed attempt); the last try's failure is raised again."""
     job.bind(task, services)
-    try:
-        return task.run(job)
-    except Exception as error:
-        job.record(error)
-        raise
+    while True:
+        try:
+            return task.run(job)
+        except Exception as error:
+            job.record(error)
+            if job.attempt >= task.attempts:
+                raise
+            log.warning("%s %s: try %d of %d failed, trying again: %s", task.name, job.key,
+                        job.attempt, task.attempts, one_line(error, 300))
+            job.attempt += 1
 
 
 def execute_here(job: Job) -> object:
