@@ -6,9 +6,10 @@ import copy
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 
@@ -150,6 +151,10 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(describe(errors[0]))
     if normalised.get("query") is not None and not normalised["query"].strip():
         raise ConfigError("config key 'query': is empty")
+    for key in ("output_dir", "research_list"):  # paths that go into Snakemake's patterns
+        if any(brace in str(normalised.get(key, "")) for brace in "{}"):
+            raise ConfigError(f"config key '{key}': {normalised[key]!r} contains {{ or }}, "
+                              "which Snakemake reads as a wildcard; choose a path without them")
     return normalised
 
 
@@ -193,10 +198,34 @@ def _secret_values() -> list[str]:
         if len(value) >= 4:
             values.append(value)
     # Drivers quote parts of a connection string in their errors: hide its password alone too.
-    password = urlsplit(os.environ.get("DATABASE_URL", "").strip()).password
-    if password and len(password) >= 4:
-        values.append(password)
+    values += [part for part in database_url_passwords(os.environ.get("DATABASE_URL", ""))
+               if len(part) >= 4]
     return values
+
+
+# A key=value connection string's password: quoted ('…', with \' and \\ inside), or the words up
+# to the next `key=` (libpq refuses a bare one with spaces, quoting the word after the first).
+_KEYWORD_PASSWORD = re.compile(r"""(?:^|\s)password\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(.*?))"""
+                               r"""(?=\s+\w+\s*=|\s*$)""", re.DOTALL)
+
+
+def database_url_passwords(url: str) -> list[str]:
+    """The password of a `DATABASE_URL` in any of its forms (a URI, percent-encoded or not, or
+    libpq's key=value string), and each of its words: what a driver's error may quote."""
+    url = url.strip()
+    found = []
+    if "://" in url:
+        password = urlsplit(url).password
+        if password:
+            found += [password, unquote(password)]
+    else:
+        for match in _KEYWORD_PASSWORD.finditer(url):
+            quoted, bare = match.groups()
+            value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+            if value:
+                found.append(value)
+    return found + [word.strip("'\"") for value in found for word in value.split()
+                    if word != value]
 
 
 def redact(text: str) -> str:

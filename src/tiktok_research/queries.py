@@ -66,11 +66,24 @@ def read_query_list(path: Path | str) -> list[Query]:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise QueryListError(f"research list {path} does not exist") from None
+    except IsADirectoryError:
+        raise QueryListError(f"research list {path} is a folder, not a CSV file") from None
+    except OSError as error:
+        raise QueryListError(f"research list {path} cannot be read: {error.strerror}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise QueryListError(f"research list {path} is not UTF-8 (byte {error.start})") from None
     reader = csv.DictReader(text.splitlines())
+    try:
+        return _parse_query_list(reader, path)
+    except csv.Error as error:  # a field over the csv module's limit (128 KiB)
+        # line_num counts the lines read before the one being parsed
+        raise QueryListError(f"research list {path}, line {reader.line_num + 1}: {error}") \
+            from None
+
+
+def _parse_query_list(reader: csv.DictReader, path: Path) -> list[Query]:
     columns = [name.strip() for name in (reader.fieldnames or [])]
     if "query" not in columns:
         found = ", ".join(repr(name) for name in columns) or "none"

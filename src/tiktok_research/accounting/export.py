@@ -11,6 +11,18 @@ import pandas as pd
 
 from tiktok_research.files import atomic_path
 
+# A spreadsheet reads a cell that starts with one of these as a formula (`=HYPERLINK(…)` from a
+# caption, `+cmd|…` from on-screen text): in the CSV such a text cell gets a leading `'`, which
+# spreadsheets show as text. Numbers, and the Parquet file, are left as they are.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """`value`, made safe to open in a spreadsheet if it is text that would start a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 def published_rows(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per published video (several queries may list it), with the queries that found
@@ -40,6 +52,9 @@ def export_dataset(videos: list[dict[str, Any]], parquet_path: str | Path,
                 frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
     with atomic_path(parquet_path) as temp:
         frame.to_parquet(temp, index=False)
+    text = frame.select_dtypes(include=["object", "string"]).columns
+    safe = frame.assign(**{column: frame[column].map(neutralise_cell) for column in text})
     with atomic_path(csv_path) as temp:
-        frame.to_csv(temp, index=False)
+        # RFC 4180 line ends: a cell with a bare CR in it is quoted too (with "\n" it is not).
+        safe.to_csv(temp, index=False, lineterminator="\r\n")
     return Path(parquet_path), Path(csv_path)

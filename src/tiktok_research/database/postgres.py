@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from tiktok_research.config import require_secret
+from tiktok_research.config import redact, require_secret
 from tiktok_research.database import SqlUpserts, schema_sql
 from tiktok_research.errors import DatabaseError
 
@@ -19,8 +19,9 @@ RETRYABLE = (psycopg.OperationalError, pg_errors.SerializationFailure,
 
 
 def _database_error(error: psycopg.Error) -> DatabaseError:
-    # Only the server's message: a DSN (with its password) never reaches a log.
-    message = f"postgres: {type(error).__name__}: {str(error).strip()}"
+    # Only the driver's message, redacted: libpq quotes words of a malformed connection string
+    # (a password with spaces) in it.
+    message = redact(f"postgres: {type(error).__name__}: {str(error).strip()}")
     return DatabaseError(message, retryable=isinstance(error, RETRYABLE))
 
 
