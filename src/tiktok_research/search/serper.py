@@ -93,6 +93,10 @@ class SerperClient:
             raise RetryableSearchError("Serper answered 200 with a body that is not JSON") from None
         if not isinstance(payload, dict):
             raise RetryableSearchError("Serper answered 200 with JSON that is not an object")
+        videos = payload.get("videos")
+        if videos is not None and not isinstance(videos, list):
+            raise RetryableSearchError(f"Serper answered 200 with 'videos' as "
+                                       f"{type(videos).__name__}, not a list")
         return payload
 
     def search_page(self, query: str, num: int, page: int) -> dict[str, Any]:

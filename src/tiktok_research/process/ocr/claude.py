@@ -42,7 +42,11 @@ def parse_answer(text: str) -> list[TextItem]:
             payload = json.loads(match.group(0))
         except json.JSONDecodeError:
             payload = None
-        if isinstance(payload, dict) and isinstance(payload.get("items"), list):
+        if isinstance(payload, dict):
+            if not isinstance(payload.get("items"), list):
+                raise OcrError("the model's answer is JSON without a list of items ('items' "
+                               f"is {type(payload.get('items')).__name__})",
+                               reason="bad_answer")
             items = []
             for entry in payload["items"]:
                 value = entry.get("text") if isinstance(entry, dict) else entry
@@ -97,11 +101,39 @@ class ClaudeOcrEngine:
                            f"after retries: {_error_type(error)}") from error
         except anthropic.APIConnectionError as error:
             raise OcrError(f"cannot reach the Anthropic API: {error}") from error
-        self.usage.requests += 1
-        self.usage.input_tokens += message.usage.input_tokens
-        self.usage.output_tokens += message.usage.output_tokens
-        answer = "".join(block.text for block in message.content if block.type == "text")
-        return parse_answer(answer)
+        except ValueError as error:  # a 200 whose body is not JSON
+            raise OcrError(f"Anthropic answered 200 for {Path(image).name} with a body that "
+                           f"is not JSON ({type(error).__name__})", reason="bad_reply") from None
+        input_tokens, output_tokens = _tokens(message)
+        self.usage.requests += 1  # billed, whatever its answer is
+        self.usage.input_tokens += input_tokens
+        self.usage.output_tokens += output_tokens
+        return parse_answer(_answer_text(message))
+
+
+def _tokens(message: Any) -> tuple[int, int]:
+    """A Messages reply's (input, output) tokens; a reply without them is not one: an OcrError a
+    retry may get past."""
+    usage = getattr(message, "usage", None)
+    tokens = (getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None))
+    if not all(isinstance(count, int) for count in tokens):
+        raise OcrError(f"Anthropic answered 200 with a reply that is not a Messages response "
+                       f"(no usage; a {type(message).__name__})", reason="bad_reply")
+    return tokens[0], tokens[1]
+
+
+def _answer_text(message: Any) -> str:
+    """The text blocks of a Messages reply, joined; content of another shape is an OcrError."""
+    content = getattr(message, "content", None)
+    if not isinstance(content, list):
+        raise OcrError(f"Anthropic answered 200 with a reply that is not a Messages response "
+                       f"(content: {type(content).__name__})", reason="bad_reply")
+    texts = [getattr(block, "text", None) for block in content
+             if getattr(block, "type", None) == "text"]
+    if not all(isinstance(text, str) for text in texts):
+        raise OcrError("Anthropic answered 200 with a text block whose text is not a string",
+                       reason="bad_reply")
+    return "".join(texts)
 
 
 def _error_type(error: anthropic.APIStatusError) -> str:
