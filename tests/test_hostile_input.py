@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support.download import case_catalog, run_job, setup_run
 from support.workflow import run_snakemake
 
 from tiktok_research.accounting.export import export_dataset
 from tiktok_research.config import load
 from tiktok_research.database import open_database
 from tiktok_research.errors import DatabaseError, OcrError, SearchError
+from tiktok_research.fakeweb.media import ensure_media
+from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.process.ocr.claude import ClaudeOcrEngine
 from tiktok_research.records import error_record
 from tiktok_research.registry import Job, Services, load_task
@@ -143,3 +146,37 @@ def test_an_odd_anthropic_reply_is_a_retryable_ocr_failure(fake_web, tmp_path, m
                                                                           "bad_answer")
     # A reply with its usage was billed: it counts, whatever its answer was.
     assert engine.usage.requests == billed
+
+
+HOSTILE_ITEMS = {
+    "odd types": {"author": "someone", "textExtra": ["#a", "b"], "stats": [1, 2],
+                  "statsV2": "many", "music": 5, "challenges": "c", "desc": {"text": "x"},
+                  "stickersOnItem": [5, None], "locationCreated": ["JP"]},
+    "odd numbers": {"createTime": 10**20, "stats": {"diggCount": 10**30, "playCount": "1e999",
+                                                     "shareCount": float("nan")},
+                    "video": {"duration": "1e999", "width": float("inf"), "height": -1e308}},
+}
+
+
+def test_odd_page_data_after_a_good_download_leaves_valid_metadata(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    catalog, videos = case_catalog(
+        {name: ("ok", {"item_patch": patch}) for name, patch in HOSTILE_ITEMS.items()},
+        seed=14, duration=10.0)
+    ensure_media(list(videos.values()))
+    with FakeWeb(catalog) as web:
+        for name, video in videos.items():
+            config = setup_run(web, video, tmp_path)
+            records: list = []
+            metadata = run_job(video.video_id, config, tmp_path, records)
+            folder = tmp_path / "output" / "videos" / video.video_id
+            assert records == [], name
+            assert (folder / "video.mp4").stat().st_size > 0
+            # What was written is strict JSON (no NaN or Infinity) and says what it knows.
+            written = json.loads((folder / "metadata.json").read_text(),
+                                 parse_constant=lambda constant: pytest.fail(constant))
+            assert written == metadata and written["video_id"] == video.video_id
+    assert written["create_time"] is None and written["duration"] is None
+    assert written["width"] is None and written["height"] is None
+    # The broken `stats` are passed over for statsV2's exact counts.
+    assert written["like_count"] == int(catalog.videos[written["video_id"]].stats["diggCount"])

@@ -13,6 +13,7 @@ non-video. Those are skipped. Counts: `stats` rounds large values, `statsV2` has
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,29 +56,32 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def as_int(value: Any) -> int | None:
-    """An int from an int, a float or a numeric string ("12100", "12100.0"); else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    try:
-        return int(float(str(value).strip()))
-    except (ValueError, OverflowError):
-        return None
-
-
 def as_number(value: Any) -> int | float | None:
-    """Like as_int but keeps a fractional part (durations)."""
+    """A finite number from an int, a float or a numeric string ("12100", "12.5"), a whole one
+    as an int (durations keep a fractional part); else None: NaN, ±Infinity and "1e999" (page
+    JSON may hold them) included."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
         return value
     try:
-        number = float(str(value).strip())
-    except ValueError:
+        number = float(value) if isinstance(value, float) else float(str(value).strip())
+    except (ValueError, OverflowError):
+        return None
+    if not math.isfinite(number):
         return None
     return int(number) if number.is_integer() else number
+
+
+# A count or a time beyond a signed 64-bit integer is no real value, and no database column
+# holds it.
+INT64_MAX = 2**63 - 1
+
+
+def as_int(value: Any) -> int | None:
+    """as_number, without its fractional part, within a signed 64-bit integer; else None."""
+    number = as_number(value)
+    return None if number is None or abs(number) > INT64_MAX else int(number)
 
 
 def _urls(value: Any) -> list[str]:

@@ -145,6 +145,9 @@ class DemoVideo:
     # How search results link to this video (rendered by fakeweb/serper.py): one of LINK_FORMS,
     # e.g. "vm" for a vm.tiktok.com short link, "photo" for /@user/photo/ID.
     link_form: str = "canonical"
+    # Hostile page data: these keys replace the itemStruct's (a "video" mapping is merged into
+    # its video), e.g. {"author": "a string", "createTime": 10**20}.
+    item_patch: dict[str, Any] = field(default_factory=dict)
 
     @property
     def download_watermarked(self) -> bool:

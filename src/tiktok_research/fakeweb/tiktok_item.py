@@ -305,4 +305,10 @@ def item_for(web: Web, video: DemoVideo, expire: int, page_host: str,
                 "author": {"id": "", "uniqueId": "", "nickname": "", "secUid": ""},
                 "stats": {}, "statsV2": {},
                 "video": {"id": "", "width": 0, "height": 0, "duration": 0, "cover": ""}}
-    return item_struct(web, video, expire, page_host, caption_expire)
+    item = item_struct(web, video, expire, page_host, caption_expire)
+    for key, value in video.item_patch.items():
+        if key == "video" and isinstance(value, dict) and isinstance(item.get("video"), dict):
+            item["video"] = {**item["video"], **value}
+        else:
+            item[key] = value
+    return item
