@@ -16,7 +16,7 @@ from support.workflow import run_snakemake
 from tiktok_research.accounting.export import export_dataset
 from tiktok_research.config import load
 from tiktok_research.database import open_database
-from tiktok_research.errors import DatabaseError, OcrError, SearchError
+from tiktok_research.errors import DatabaseError, DownloadError, OcrError, OverCap, SearchError
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.process.ocr.claude import ClaudeOcrEngine
@@ -180,3 +180,91 @@ def test_odd_page_data_after_a_good_download_leaves_valid_metadata(tmp_path, mon
     assert written["width"] is None and written["height"] is None
     # The broken `stats` are passed over for statsV2's exact counts.
     assert written["like_count"] == int(catalog.videos[written["video_id"]].stats["diggCount"])
+
+
+def test_a_broken_failures_json_is_written_anew_from_the_records(tmp_path) -> None:
+    """failures.json is an output of the run summary, never read or appended to: a truncated
+    or hand-edited one is replaced by the records in the run's database."""
+    from test_report import make_run
+
+    from tiktok_research.accounting.summarise import summarise_after_failure
+    from tiktok_research.queries import all_queries
+
+    config, out = make_run(tmp_path)
+    (out / "failures.json").write_text('[{"type": "download", "error": "trunc', encoding="utf-8")
+    progress = summarise_after_failure(config, all_queries(config))
+    failures = json.loads((out / "failures.json").read_text())
+    assert [(f["type"], f["video_id"]) for f in failures] == [("download", "202")]
+    assert progress["stats"]["download_failed"] == 1
+
+
+@pytest.fixture(scope="module")
+def one_video_site():
+    catalog, videos = case_catalog({"ok": ("ok", {})}, seed=15, duration=10.0)
+    ensure_media(list(videos.values()))
+    with FakeWeb(catalog) as web:
+        yield web, videos["ok"]
+
+
+@pytest.mark.parametrize(("tiktok", "cap", "expected"), [
+    ({"max_video_bytes": 1000}, "tiktok.max_video_bytes", "the source announces"),
+    ({"max_duration_seconds": 5}, "tiktok.max_duration_seconds", "the video lasts 10 s"),
+    ({"max_pixels": 1000}, "tiktok.max_pixels", "its frames are"),
+    ({"download_deadline_seconds": 0.2}, "tiktok.download_deadline_seconds", "took longer"),
+], ids=["bytes", "duration", "pixels", "deadline"])
+def test_a_video_over_a_cap_is_a_recorded_failure_naming_it(one_video_site, tmp_path,
+                                                            monkeypatch, tiktok, cap,
+                                                            expected) -> None:
+    monkeypatch.chdir(tmp_path)
+    web, video = one_video_site
+    config = setup_run(web, video, tmp_path, **tiktok)
+    records: list = []
+    with pytest.raises(DownloadError) as raised:
+        run_job(video.video_id, config, tmp_path, records)
+    assert cap in str(raised.value) and expected in str(raised.value)
+    [record] = records
+    assert record["type"] == "download" and cap in record["error"]
+    folder = tmp_path / "output" / "videos" / video.video_id
+    assert not (folder / "video.mp4").exists()
+    assert [p.name for p in folder.glob("*.part")] == []
+
+
+async def endless(url: str, start: int, end: int) -> tuple[int, str, bytes]:
+    """A source that answers every range in full and never says how big it is."""
+    return 206, "", b"\0" * (end - start + 1)
+
+
+def test_a_source_without_a_total_is_read_no_further_than_the_cap(tmp_path) -> None:
+    import asyncio
+
+    from tiktok_research.download.transfer import fetch_to
+    from tiktok_research.download.verify import Caps
+
+    target = tmp_path / "video.part"
+    with pytest.raises(OverCap, match=r"at least 5120 bytes, over tiktok.max_video_bytes"):
+        asyncio.run(fetch_to(endless, "https://cdn/x", target, 1024, Caps(max_bytes=5000)))
+    assert target.stat().st_size <= 5000
+
+
+def test_page_data_cannot_aim_the_fetch_at_another_host(one_video_site, tmp_path,
+                                                        monkeypatch) -> None:
+    """Sources on another host (here the fake site under another name, an internal address
+    and a foreign https host) are skipped: no request leaves for them with the cookies."""
+    monkeypatch.chdir(tmp_path)
+    web, video = one_video_site
+    port = web.host.rsplit(":", 1)[1]
+    elsewhere = f"http://localhost:{port}/video/tos/elsewhere.mp4"
+    video.item_patch = {"video": {"playAddr": elsewhere, "bitrateInfo": [],
+                                  "PlayAddrStruct": {"UrlList": ["http://169.254.169.254/x"]},
+                                  "downloadAddr": "https://evil.example/x.mp4"}}
+    before = len(web.requests_to("tiktok"))
+    try:
+        config = setup_run(web, video, tmp_path)
+        records: list = []
+        with pytest.raises(DownloadError, match="no source on an allowed host"):
+            run_job(video.video_id, config, tmp_path, records)
+    finally:
+        video.item_patch = {}
+    assert [r.path for r in web.requests_to("tiktok")[before:]
+            if r.header("host", "").startswith("localhost")] == []
+    assert records and "tiktok.cdn_hosts" in records[0]["error"]

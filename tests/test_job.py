@@ -97,3 +97,21 @@ def test_no_rule_leaves_its_retries_to_snakemake() -> None:
     assert "retries:" not in rules and "resources.attempt" not in rules
     settings = [line.split(":")[0] for line in profile.splitlines() if not line.startswith("#")]
     assert "retries" not in settings and "restart-times" not in settings
+
+
+def test_a_failure_another_try_cannot_change_ends_the_job_at_once() -> None:
+    from tiktok_research.errors import MissingSecret, NoAudioTrack, OverCap
+    from tiktok_research.registry import Job, Services, Task
+    from tiktok_research.runtime.host import execute
+
+    for error, tries in ((OverCap("over tiktok.max_pixels"), 1),
+                         (MissingSecret("SERPER_API_KEY is not set"), 1),
+                         (NoAudioTrack("video.mp4 has no audio track"), 2),  # a verdict: confirmed
+                         (ValueError("unexpected"), 2)):
+        def failing(job: Job, error: Exception = error) -> None:
+            raise error
+
+        services = Services()
+        with pytest.raises(type(error)):
+            execute(Job(task="t", key="1", config={}), Task("t", failing, attempts=2), services)
+        assert len(services.recorded) == tries, error

@@ -21,6 +21,7 @@ attributes instead of sorting by type:
     │   ├── PageBlocked                  download   yes
     │   │   └── BreakerOpen              download   yes
     │   ├── NoAudioInFile                download   yes
+    │   ├── OverCap                      download   no
     │   ├── TransientFetchError          download   yes
     │   │   └── BadVideo                 download   yes
     │   ├── UrlRefused                   download   yes
@@ -132,6 +133,13 @@ class UrlRefused(DownloadError):
 
 class NoAudioInFile(DownloadError):
     """The rendition has no audio stream though the page says the video has sound."""
+
+
+class OverCap(DownloadError):
+    """The video is over a configured cap (bytes, duration, pixels): the message names the config
+    key. Not tried again within the job: the same cap refuses it again."""
+
+    default_retryable = False
 
 
 class VideoUnavailable(DownloadError):

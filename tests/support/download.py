@@ -47,7 +47,7 @@ def setup_run(web: FakeWeb, video: DemoVideo, workdir: Path, **tiktok: object) -
     ])
     return {
         "output_dir": str(output), "workers": 1,
-        "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
+        "tiktok": {"chromium": "/usr/bin/chromium", "headless": True, "hosts": [web.host],
                    "page_timeout_seconds": 30, "backoff_seconds": 0.05,
                    "profiles_dir": str(workdir / "profiles"), "min_page_interval_seconds": 0,
                    **tiktok},

@@ -75,13 +75,13 @@ class Fetcher:
 
     async def to_file(self, url: str, target: Path) -> tuple[int, str]:
         """The size written and the path that served it ("page" or "http")."""
-        chunk = self.session.settings.chunk_bytes
+        chunk, caps = self.session.settings.chunk_bytes, self.session.settings.caps
         if self.outside is None:
             try:
-                return await fetch_to(self.in_page.get, url, target, chunk), "page"
+                return await fetch_to(self.in_page.get, url, target, chunk, caps), "page"
             except PageRefused as error:
                 log.info("the page may not fetch the video (%s); fetching outside it", error)
-        return await fetch_to(await self._outside(), url, target, chunk), "http"
+        return await fetch_to(await self._outside(), url, target, chunk, caps), "http"
 
     async def whole(self, url: str) -> bytes:
         if self.outside is None:
@@ -106,7 +106,7 @@ async def _fetch_candidate(session: BrowserSession, fetcher: Fetcher, candidate:
         async for attempt in retrying:
             with attempt:
                 size, via = await fetcher.to_file(candidate.url, part)
-                info = await asyncio.to_thread(verify_video, part)
+                info = await asyncio.to_thread(verify_video, part, session.settings.caps)
                 if with_sound and not info.has_audio:
                     raise NoAudioInFile(f"the {candidate.kind} rendition has no audio stream")
     except TimeoutError:
@@ -130,6 +130,10 @@ async def save_captions(fetcher: Fetcher, item: dict[str, Any],
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
     for track in caption_tracks(item):
+        allowed = fetcher.session.settings.sources
+        if allowed is not None and not allowed.allows(track.url):
+            log.warning("caption %s on a host outside tiktok.cdn_hosts skipped", track.language)
+            continue
         try:
             data = await fetcher.whole(track.url)
             if len(data) > CAPTION_BYTES or not data.lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
@@ -155,7 +159,11 @@ async def _download(request: DownloadRequest, session: BrowserSession,
         try:
             refused = False
             with_sound = expects_audio(outcome.item)
-            for candidate in candidates(outcome.item, page_host):
+            sources = candidates(outcome.item, page_host, session.settings.sources)
+            if not sources:
+                errors.append("the page lists no source on an allowed host (https on "
+                              "tiktok.cdn_hosts)")
+            for candidate in sources:
                 try:
                     size, via, info = await _fetch_candidate(session, fetcher, candidate, part,
                                                              with_sound)
@@ -209,8 +217,16 @@ async def download_with_session(session: BrowserSession,
     os.close(fd)
     part = Path(part_name)
     session.begin(request)
+    deadline = asyncio.timeout(session.settings.caps.deadline)
     try:
-        return await _download(request, session, part)
+        async with deadline:
+            return await _download(request, session, part)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise DownloadError(f"the download took longer than tiktok.download_deadline_seconds "
+                            f"({session.settings.caps.deadline:g} s)",
+                            reason="deadline") from None
     finally:
         part.unlink(missing_ok=True)
 

@@ -13,12 +13,15 @@ non-video. Those are skipped. Counts: `stats` rounds large values, `statsV2` has
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+log = logging.getLogger("tiktok_research.download")
 
 HASHTAG = re.compile(r"#(\w+)", re.UNICODE)
 # A user handle as TikTok links spell it (search.links.ITEM_PATH).
@@ -95,6 +98,29 @@ def _urls(value: Any) -> list[str]:
     return found
 
 
+# TikTok's CDN domains (a host is one of them or a subdomain): config tiktok.cdn_hosts.
+DEFAULT_CDN_HOSTS = ("tiktok.com", "tiktokcdn.com", "tiktokcdn-us.com", "tiktokcdn-eu.com",
+                     "tiktokv.com", "tiktokv.us", "tiktokv.eu", "byteoversea.com",
+                     "ibytedtos.com", "ibyteimg.com", "muscdn.com")
+
+
+@dataclass(frozen=True)
+class SourceHosts:
+    """Where page data may send a fetch made with the researcher's cookies: https on a CDN
+    domain, or plain http on a local site named in `tiktok.hosts` (the demo and the tests)."""
+
+    cdn: tuple[str, ...] = DEFAULT_CDN_HOSTS
+    plain: tuple[str, ...] = ()  # `host:port` entries served over http
+
+    def allows(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme == "http":
+            return parts.netloc.lower() in self.plain
+        name = (parts.hostname or "").lower()
+        return parts.scheme == "https" and any(
+            name == domain or name.endswith("." + domain) for domain in self.cdn)
+
+
 def _off_cdn(url: str, page_host: str | None) -> bool:
     """A format URL on the site itself, which answers non-video."""
     parts = urlsplit(url)
@@ -107,15 +133,21 @@ def _video_only(gear: dict[str, Any], url: str) -> bool:
             or "/media-video-" in urlsplit(url).path)
 
 
-def candidates(item: dict[str, Any], page_host: str | None = None) -> list[Candidate]:
+def candidates(item: dict[str, Any], page_host: str | None = None,
+               hosts: SourceHosts | None = None) -> list[Candidate]:
     """The video's sources in the order to try: unwatermarked progressive renditions with
     audio first (`playAddr`, `PlayAddrStruct`, muxed `bitrateInfo` gears), `downloadAddr`
-    (watermarked) last; video-only DASH gears, unplayable codecs and on-site URLs left out."""
+    (watermarked) last; video-only DASH gears, unplayable codecs, on-site URLs and, given
+    `hosts`, URLs on hosts it does not allow left out."""
     video = _dict(item.get("video"))
     found: list[Candidate] = []
     seen: set[str] = set()
 
     def add(url: str, kind: str, **extra: Any) -> None:
+        if hosts is not None and not hosts.allows(url):
+            log.warning("%s source on a host outside tiktok.cdn_hosts skipped: %s", kind,
+                        urlsplit(url).netloc[:100])
+            return
         if url not in seen and not _off_cdn(url, page_host):
             seen.add(url)
             found.append(Candidate(url, kind, **extra))

@@ -21,10 +21,12 @@ from typing import Any
 import tenacity
 import zendriver
 
+from tiktok_research.download.item import DEFAULT_CDN_HOSTS, SourceHosts
 from tiktok_research.download.pace import Pace, PaceSettings
 from tiktok_research.download.page import SIGI_STATE_ID, UNIVERSAL_DATA_ID, PageOutcome, parse_page
 from tiktok_research.download.slots import PID_FILE, kill_process_group, launcher_script
 from tiktok_research.download.transfer import Outside
+from tiktok_research.download.verify import Caps
 from tiktok_research.errors import (
     BreakerOpen,
     DownloadError,
@@ -70,6 +72,10 @@ class BrowserSettings:
     extra_args: tuple[str, ...] = ()  # more Chromium flags (tests: --host-resolver-rules)
     challenge_wait: float = 20.0  # seconds a WAF challenge may take to solve itself and reload
     pace: PaceSettings = PaceSettings()
+    caps: Caps = Caps()
+    # Where page data may send a fetch; from_config always sets it (None, any host: settings
+    # built by hand in tests of the fake site's own hosts).
+    sources: SourceHosts | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BrowserSettings:
@@ -88,6 +94,15 @@ class BrowserSettings:
                 pause_after=int(tiktok.get("breaker_pause_after", 5)),
                 pause_seconds=float(tiktok.get("breaker_pause_seconds", 30.0)),
                 stop_after=int(tiktok.get("breaker_stop_after", 10))),
+            caps=Caps(
+                max_bytes=int(tiktok.get("max_video_bytes", Caps.max_bytes)),
+                max_duration=float(tiktok.get("max_duration_seconds", Caps.max_duration)),
+                max_pixels=int(tiktok.get("max_pixels", Caps.max_pixels)),
+                deadline=float(tiktok.get("download_deadline_seconds", Caps.deadline))),
+            sources=SourceHosts(
+                cdn=tuple(tiktok.get("cdn_hosts", DEFAULT_CDN_HOSTS)),
+                plain=tuple(host.lower() for host in tiktok.get("hosts", ())
+                            if not host.lower().rsplit(":", 1)[0].endswith("tiktok.com"))),
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from tiktok_research.download.verify import Caps
 from tiktok_research.errors import TransientFetchError, UrlRefused
 
 log = logging.getLogger("tiktok_research.download")
@@ -59,11 +60,14 @@ def range_total(content_range: str) -> int:
         raise TransientFetchError(f"bad Content-Range {content_range!r}") from None
 
 
-async def fetch_to(get_range: RangeGetter, url: str, target: Path, chunk: int) -> int:
+async def fetch_to(get_range: RangeGetter, url: str, target: Path, chunk: int,
+                   caps: Caps | None = None) -> int:
     """Fetch `url` into `target` in byte ranges; the size written.
 
     The total comes from Content-Range; a cross-origin CDN may not expose that header to the
-    page, and then a short range (or 416 past the end) marks the end instead."""
+    page, and then a short range (or 416 past the end) marks the end instead. A total over
+    `caps.max_bytes` is not fetched, and reading stops once more than that came."""
+    caps = caps or Caps()
     total: int | None = None
     written = 0
     with open(target, "wb") as handle:
@@ -76,6 +80,7 @@ async def fetch_to(get_range: RangeGetter, url: str, target: Path, chunk: int) -
             if status == 429 or status >= 500:
                 raise TransientFetchError(f"the CDN answered {status}")
             if status == 200:  # the whole body at once, range ignored
+                caps.check_size(len(data), "the source sent")
                 handle.seek(0)
                 handle.truncate()
                 handle.write(data)
@@ -84,11 +89,13 @@ async def fetch_to(get_range: RangeGetter, url: str, target: Path, chunk: int) -
                 raise TransientFetchError(f"the CDN answered {status}")
             if not data:
                 raise TransientFetchError("the CDN sent an empty range")
-            handle.write(data)
-            written += len(data)
             if content_range:
                 total = range_total(content_range)
-            elif len(data) < chunk:
+                caps.check_size(total, "the source announces")
+            caps.check_size(written + len(data), "the source sent at least")
+            handle.write(data)
+            written += len(data)
+            if not content_range and len(data) < chunk:
                 break
     return written
 

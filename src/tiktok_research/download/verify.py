@@ -1,13 +1,14 @@
-"""Is a downloaded file a whole, decodable video? MP4 boxes from `ftyp` to the end, then PyAV
-finds a video stream with a duration. A partial file or an HTML error page saved as `.mp4`
-fails here, before it is renamed into place."""
+"""Is a downloaded file a whole, decodable video within the caps? MP4 boxes from `ftyp` to the
+end, then PyAV finds a video stream with a duration, then its duration and frame size are held
+against the configured caps. A partial file or an HTML error page saved as `.mp4` fails here,
+before it is renamed into place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from tiktok_research.errors import BadVideo
+from tiktok_research.errors import BadVideo, OverCap
 
 PROBE_TIMEOUT_SECONDS = 120
 
@@ -79,6 +80,35 @@ def probe_video(path: Path) -> VideoInfo:
     return VideoInfo(float(duration), int(size[0]), int(size[1]), codec, has_audio)
 
 
-def verify_video(path: Path) -> VideoInfo:
+@dataclass(frozen=True)
+class Caps:
+    """Limits on one video (config `tiktok.*`); a video over one is `OverCap`, naming its key."""
+
+    max_bytes: int = 512 * 1024 * 1024  # tiktok.max_video_bytes
+    max_duration: float = 3600.0  # tiktok.max_duration_seconds
+    max_pixels: int = 4096 * 4096  # tiktok.max_pixels
+    deadline: float = 900.0  # tiktok.download_deadline_seconds
+
+    def check_size(self, size: int, what: str) -> None:
+        if size > self.max_bytes:
+            raise over_cap("max_video_bytes", self.max_bytes, size, f"{what} {size} bytes")
+
+    def check(self, info: VideoInfo) -> None:
+        if info.duration > self.max_duration:
+            raise over_cap("max_duration_seconds", self.max_duration, info.duration,
+                           f"the video lasts {info.duration:.0f} s")
+        if info.width * info.height > self.max_pixels:
+            raise over_cap("max_pixels", self.max_pixels, info.width * info.height,
+                           f"its frames are {info.width}×{info.height}")
+
+
+def over_cap(key: str, limit: float, value: float, what: str) -> OverCap:
+    return OverCap(f"{what}, over tiktok.{key} ({limit:g})", reason=f"over_{key}",
+                   details={"cap": f"tiktok.{key}", "limit": limit, "value": value})
+
+
+def verify_video(path: Path, caps: Caps | None = None) -> VideoInfo:
     check_mp4_boxes(path)
-    return probe_video(path)
+    info = probe_video(path)
+    (caps or Caps()).check(info)
+    return info

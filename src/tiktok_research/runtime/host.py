@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from tiktok_research.database import open_database
+from tiktok_research.errors import PipelineError
 from tiktok_research.records import one_line, with_identity
 from tiktok_research.registry import Host, Job, Services, Task, load_task
 
@@ -48,18 +49,27 @@ class RunServices(Services):
 
 def execute(job: Job, task: Task, services: Services) -> object:
     """Run `job` with `task`, from its attempt up to the task's `attempts`: each failed try is
-    recorded (one record per failed attempt); the last try's failure is raised again."""
+    recorded (one record per failed attempt); the last try's failure is raised again, and so is
+    one that another try cannot change (not retryable, and no verdict to confirm)."""
     job.bind(task, services)
     while True:
         try:
             return task.run(job)
         except Exception as error:
             job.record(error)
-            if job.attempt >= task.attempts:
+            if job.attempt >= task.attempts or not worth_another_try(error):
                 raise
             log.warning("%s %s: try %d of %d failed, trying again: %s", task.name, job.key,
                         job.attempt, task.attempts, one_line(error, 300))
             job.attempt += 1
+
+
+def worth_another_try(error: Exception) -> bool:
+    """An unexpected error, a retryable one, or a verdict about the video (which stands only
+    once a second try confirms it)."""
+    if not isinstance(error, PipelineError):
+        return True
+    return error.retryable or error.outcome is not None
 
 
 def execute_here(job: Job) -> object:
