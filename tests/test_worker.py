@@ -103,9 +103,13 @@ def test_the_worker_stops_when_the_run_is_over(run_dir) -> None:
         process_job("1")
     pid = worker_pid()
     assert pid is not None
+    address = worker_address()
+    assert Path(f"{address}.lock").exists()  # the starters' lock
     lock.release()  # the Snakemake run ended without saying so (killed)
     assert wait_gone(pid), "the worker outlived the run"
     assert worker_pid() is None
+    # Nothing of it is left in the runtime folder: no socket, no lock file.
+    assert not address.exists() and not Path(f"{address}.lock").exists()
 
 
 def test_stop_worker_ends_it_and_the_next_job_starts_a_new_one(run_dir) -> None:

@@ -91,6 +91,16 @@ def _connect(address: Path) -> Connection | None:
         return None
 
 
+def _remove_start_lock(address: Path) -> None:
+    """The starters' lock file of a stopped worker's socket, unless a job is starting another
+    worker right now (it holds the lock): no lock file per run is left behind."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(f"{address}.lock", timeout=0)
+    with contextlib.suppress(Timeout, OSError), lock:
+        Path(f"{address}.lock").unlink(missing_ok=True)
+
+
 def _start(address: Path) -> Connection:
     """Start the worker (one starter at a time) and connect to it."""
     from filelock import FileLock
@@ -309,6 +319,7 @@ class Worker:
         with contextlib.suppress(OSError):
             if os.stat(self.address).st_ino == self.inode:
                 self.address.unlink()
+                _remove_start_lock(self.address)
         try:
             self.services.close()
         finally:
