@@ -317,11 +317,29 @@ def test_headful_without_a_display_says_so(site, workdir, monkeypatch):
 def test_wiped_profiles_are_recreated(site, workdir):
     web, videos = site
     download(web, videos["ok"], workdir)
-    wipe_profiles(workdir / "profiles")
-    assert not (workdir / "profiles" / "slot-0").exists()
+    slots = BrowserSettings.from_config(setup_run(web, videos["ok"], workdir)).slots
+    assert slots.parent == workdir / "profiles" and (slots / "slot-0").is_dir()
+    wipe_profiles(slots)
+    assert not (slots / "slot-0").exists()
     (workdir / "output" / "videos" / videos["ok"].video_id / "video.mp4").unlink()
     download(web, videos["ok"], workdir)
-    assert (workdir / "profiles" / "slot-0").is_dir()
+    assert (slots / "slot-0").is_dir()
+
+
+def test_runs_with_other_output_folders_never_share_a_browser_slot(workdir):
+    """Two runs in one working directory, with other outputs: each has its own slots (so
+    neither kills the other's idle browsers), and one page pace for the machine."""
+    config = {"workers": 1, "tiktok": {"chromium": "/usr/bin/chromium", "headless": True,
+                                       "page_timeout_seconds": 30, "backoff_seconds": 0.05,
+                                       "profiles_dir": "profiles"}}
+    first = BrowserSettings.from_config({**config, "output_dir": "study-a"})
+    second = BrowserSettings.from_config({**config, "output_dir": "study-b"})
+    again = BrowserSettings.from_config({**config, "output_dir": "./study-a/"})
+    assert first.slots != second.slots and first.slots == again.slots
+    assert first.profiles_dir == second.profiles_dir == Path("profiles")  # the pace's folder
+    with browser_slot(first.slots, workers=1) as one, \
+            browser_slot(second.slots, workers=1, wait_seconds=1) as other:
+        assert one.name == other.name == "slot-0" and one != other
 
 
 def test_a_leftover_browser_on_a_slot_is_killed_before_reuse(tmp_path):

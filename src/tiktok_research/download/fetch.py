@@ -234,7 +234,7 @@ async def download_with_session(session: BrowserSession,
 async def download_video_async(request: DownloadRequest,
                                settings: BrowserSettings) -> DownloadResult:
     asyncio.get_running_loop().set_exception_handler(quiet_websocket_errors)
-    with browser_slot(settings.profiles_dir, settings.workers) as profile:
+    with browser_slot(settings.slots, settings.workers) as profile:
         session = BrowserSession(settings, profile)
 
         def on_signal(signum: int, frame: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -60,11 +61,21 @@ JSON.stringify({
 """
 
 
+def output_key(output_dir: str | Path) -> str:
+    """The folder of an output folder's browser slots: `output-<short hash of its path>`."""
+    path = os.path.realpath(str(output_dir) or ".")
+    return "output-" + hashlib.sha256(path.encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class BrowserSettings:
     chromium: str = "/usr/bin/chromium"
     headless: bool = True
     profiles_dir: Path = Path("browser_profiles")
+    # The run's browser slots, when not profiles_dir itself: from_config gives each output
+    # folder its own, so runs in one working directory with other outputs never share (or kill)
+    # each other's browsers. The page pace stays in profiles_dir, one for the machine.
+    slots_dir: Path | None = None
     workers: int = 1
     page_timeout: float = 30.0
     backoff_seconds: float = 2.0
@@ -77,6 +88,10 @@ class BrowserSettings:
     # built by hand in tests of the fake site's own hosts).
     sources: SourceHosts | None = None
 
+    @property
+    def slots(self) -> Path:
+        return self.slots_dir or self.profiles_dir
+
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BrowserSettings:
         tiktok = config["tiktok"]
@@ -84,6 +99,7 @@ class BrowserSettings:
             chromium=tiktok["chromium"],
             headless=tiktok["headless"],
             profiles_dir=Path(tiktok["profiles_dir"]),
+            slots_dir=Path(tiktok["profiles_dir"]) / output_key(config.get("output_dir", "")),
             workers=config["workers"],
             page_timeout=float(tiktok["page_timeout_seconds"]),
             backoff_seconds=float(tiktok["backoff_seconds"]),
