@@ -268,3 +268,35 @@ def test_page_data_cannot_aim_the_fetch_at_another_host(one_video_site, tmp_path
     assert [r.path for r in web.requests_to("tiktok")[before:]
             if r.header("host", "").startswith("localhost")] == []
     assert records and "tiktok.cdn_hosts" in records[0]["error"]
+
+
+def test_no_web_origin_may_drive_the_browser_and_site_isolation_stays_on(tmp_path) -> None:
+    """A page of any site (an Origin header) is refused on the DevTools port, as zendriver's
+    own connection (no Origin) is not; Chromium keeps site isolation; its sandbox is on unless
+    the run is root."""
+    import os
+
+    import httpx
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from tiktok_research.download.pool import BrowserPool
+    from tiktok_research.download.session import BrowserSettings
+
+    pool = BrowserPool()
+    try:
+        pool.prestart(BrowserSettings(profiles_dir=tmp_path / "profiles"))
+        [pid] = pool.browser_pids()
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert not any(a.startswith("--remote-allow-origins") for a in arguments)
+        disabled = [a for a in arguments if a.startswith("--disable-features=")]
+        assert not any("site-per-process" in a or "IsolateOrigins" in a for a in disabled)
+        assert ("--no-sandbox" in arguments) == (os.geteuid() == 0)
+        port = next(a.split("=", 1)[1] for a in arguments
+                    if a.startswith("--remote-debugging-port="))
+        url = httpx.get(f"http://127.0.0.1:{port}/json/version").json()["webSocketDebuggerUrl"]
+        with pytest.raises(InvalidStatus, match="403"):
+            connect(url, origin="http://evil.example").close()
+        connect(url).close()  # what zendriver does
+    finally:
+        pool.close()

@@ -47,6 +47,29 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
     "--mute-audio",
 ]
+# zendriver's defaults allow any web origin on the DevTools port and turn site isolation off;
+# zendriver's own connection sends no Origin, so neither is needed.
+UNSAFE_DEFAULTS = ("--remote-allow-origins=*",)
+ISOLATION_FEATURES = ("IsolateOrigins", "site-per-process")
+
+
+def hardened(arguments: list[str]) -> list[str]:
+    """zendriver's default Chromium arguments without the allowance of any origin on the
+    DevTools port and with site isolation left on."""
+    kept = []
+    for argument in arguments:
+        if argument in UNSAFE_DEFAULTS:
+            continue
+        if argument.startswith("--disable-features="):
+            features = [name for name in argument.split("=", 1)[1].split(",")
+                        if name not in ISOLATION_FEATURES]
+            if not features:
+                continue
+            argument = "--disable-features=" + ",".join(features)
+        kept.append(argument)
+    return kept
+
+
 CHUNK_BYTES = 4 * 1024 * 1024
 FETCH_ATTEMPTS = 3  # one try and 2 retries per URL
 PAGE_ATTEMPTS = 4  # a challenge or login wall may pass after a wait and a fresh visit
@@ -183,13 +206,17 @@ class BrowserSession:
             (self.profile / PID_FILE).write_text(str(self.pid))
 
     async def _launch(self) -> zendriver.Browser:
-        return await zendriver.start(
+        config = zendriver.Config(
             browser_executable_path=str(launcher_script(self.profile, self.settings.chromium)),
             headless=self.settings.headless,
-            sandbox=False,
+            # Chromium's sandbox whenever the run is not root (as root Chromium cannot use it,
+            # and runs unsandboxed: run the pipeline as a normal user).
+            sandbox=os.geteuid() != 0,
             user_data_dir=str(self.profile.resolve()),
             browser_args=[*CHROMIUM_FLAGS, *self.settings.extra_args],
         )
+        config._default_browser_args = hardened(config._default_browser_args)
+        return await zendriver.Browser.create(config)
 
     def kill(self) -> None:
         """Synchronous hard stop (signal handlers): the whole browser process group."""
