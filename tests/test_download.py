@@ -173,7 +173,10 @@ def test_a_challenge_twice_then_the_real_page_succeeds(site, workdir):
     web, videos = site
     video = videos["challenge"]
     before = visits(web, video)
-    _, folder = download(web, video, workdir)
+    # This challenge passes only on a fresh visit: 1 s of waiting on each is enough.
+    config = setup_run(web, video, workdir, challenge_wait_seconds=1)
+    run_job(video.video_id, config, workdir)
+    folder = workdir / "output" / "videos" / video.video_id
     assert ffprobe_duration(folder / "video.mp4") > 0
     assert visits(web, video) - before == 3
 
@@ -193,8 +196,10 @@ def test_a_challenge_that_never_ends_is_a_retryable_failure(site, workdir):
     video = videos["blocked"]
     before = visits(web, video)
     records: list = []
+    # A challenge that never solves itself: 1 s per visit is enough to see it stay.
+    config = setup_run(web, video, workdir, challenge_wait_seconds=1)
     with pytest.raises(PageBlocked) as caught:
-        download(web, video, workdir, records)
+        run_job(video.video_id, config, workdir, records)
     assert caught.value.retryable and caught.value.outcome is None
     assert visits(web, video) - before == PAGE_ATTEMPTS
     folder = workdir / "output" / "videos" / video.video_id
@@ -413,7 +418,8 @@ def test_the_worker_pool_keeps_a_slot_browser_between_videos(site, workdir):
     """The persistent worker's pool: one Chromium per slot serves video after video, an
     unavailable video included; a failed download retires it; closing the pool kills it."""
     web, videos = site
-    settings = BrowserSettings(profiles_dir=workdir / "profiles", backoff_seconds=0.05)
+    settings = BrowserSettings(profiles_dir=workdir / "profiles", backoff_seconds=0.05,
+                               challenge_wait=1.0)  # the blocked video's challenge never ends
     pool = BrowserPool()
     try:
         kept = []

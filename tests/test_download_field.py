@@ -232,7 +232,8 @@ def test_a_cdn_without_cors_is_fetched_outside_the_page(site, workdir, monkeypat
 
 def test_the_breaker_stops_the_runs_page_loads_and_a_new_run_starts_afresh(site, workdir):
     web, videos = site
-    tiktok = {"breaker_pause_after": 2, "breaker_pause_seconds": 0.05, "breaker_stop_after": 3}
+    tiktok = {"breaker_pause_after": 2, "breaker_pause_seconds": 0.05, "breaker_stop_after": 3,
+              "challenge_wait_seconds": 1}  # the challenge never ends: 1 s shows it stays
     with pytest.raises(BreakerOpen):
         fetch(web, videos["blocked"], workdir, **tiktok)
     before = visits(web, videos["next"])
