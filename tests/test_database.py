@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tiktok_research.database import LINK_COLUMNS, VIDEO_COLUMNS, open_database, schema_sql
+from tiktok_research.database import LINK_COLUMNS, VIDEO_COLUMNS, open_database
 from tiktok_research.database import supabase as supabase_backend
 from tiktok_research.errors import DatabaseError, MissingSecret
 from tiktok_research.fakeweb import postgrest
@@ -46,17 +46,6 @@ def write_twice(database) -> None:
     database.upsert_video(dict(ROW, frame_count=5))
     database.upsert_video(ROW)
     database.close()
-
-
-@pytest.fixture
-def supabase(fake_web, postgres_dsn, monkeypatch):
-    """The fake PostgREST over a real PostgreSQL database with the shipped schema applied."""
-    with psycopg.connect(postgres_dsn) as connection:
-        connection.execute(schema_sql())
-    postgrest.configure(fake_web, postgres_dsn)
-    monkeypatch.setenv("SUPABASE_URL", fake_web.base_url)
-    monkeypatch.setenv("SUPABASE_KEY", postgrest.DEFAULT_KEY)
-    return postgres_dsn
 
 
 def test_sqlite_upserts_without_duplicates(tmp_path):

@@ -114,3 +114,16 @@ def test_each_retry_of_a_link_upsert_is_logged_with_what_failed(monkeypatch, cap
         "database connection failed (try 1 of 3), retrying: starting up",
         "2 rows of query_videos failed (try 1 of 3), retrying: connection reset"]
     assert database.tries == 2 and database.closed
+
+
+def test_an_ended_video_gets_an_empty_audio_a_frames_folder_and_one_log_line(
+        tmp_path: Path, caplog, monkeypatch) -> None:
+    job = unavailable_job(tmp_path)
+    job.outputs["frames"] = str(tmp_path / "scratch" / "frames")  # its folder not made yet
+    monkeypatch.setattr(logging.getLogger("tiktok_research"), "propagate", True)
+    with caplog.at_level(logging.INFO, logger="tiktok_research.publish"):
+        end_without_publishing(job, "processing_failed", "no_audio_track")
+    assert (tmp_path / "audio.mp3").read_bytes() == b""
+    assert (tmp_path / "scratch" / "frames").is_dir()
+    assert [record.getMessage() for record in caplog.records] == [
+        "video 123 ended processing_failed (no_audio_track)"]

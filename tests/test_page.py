@@ -467,3 +467,59 @@ def test_the_first_data_script_of_an_id_wins():
     first = universal({"statusCode": 10231})
     second = universal({"statusCode": 10216})
     assert parse_page(first + second, VIDEO_ID).reason == "region_locked"
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://v16-webapp-prime.tiktok.com/video/tos/a.mp4", True),
+    ("https://v16m-default.tiktokcdn-us.com/a.mp4", True),
+    ("https://tiktokcdn.com/a.mp4", True),
+    ("https://TIKTOKCDN.COM/a.mp4", True),
+    ("http://v16-webapp-prime.tiktok.com/a.mp4", False),  # https only on the CDN
+    ("https://eviltiktokcdn.com/a.mp4", False),  # a suffix, not a subdomain
+    ("https://tiktokcdn.com.evil.example/a.mp4", False),
+    ("https://evil.example/a.mp4", False),
+    ("http://127.0.0.1:8000/video/a.mp4", True),  # the local site named in tiktok.hosts
+    ("http://127.0.0.1:8001/video/a.mp4", False),
+    ("https://127.0.0.1:8000/video/a.mp4", False),
+    ("http://169.254.169.254/latest/meta-data", False),
+    ("file:///etc/passwd", False),
+    ("ftp://tiktokcdn.com/a.mp4", False),
+])
+def test_source_hosts_allow_https_on_cdn_domains_and_http_on_the_local_site(url, allowed):
+    from tiktok_research.download.item import SourceHosts
+
+    hosts = SourceHosts(cdn=("tiktok.com", "tiktokcdn.com", "tiktokcdn-us.com"),
+                        plain=("127.0.0.1:8000",))
+    assert hosts.allows(url) is allowed
+
+
+def test_candidates_leave_out_sources_on_hosts_not_allowed():
+    from tiktok_research.download.item import DEFAULT_CDN_HOSTS, SourceHosts, candidates
+
+    item = {"video": {
+        "playAddr": "https://evil.example/play.mp4",
+        "PlayAddrStruct": {"UrlList": ["https://v16-webapp-prime.tiktok.com/struct.mp4"]},
+        "bitrateInfo": [{"GearName": "normal_540_0", "CodecType": "h264", "PlayAddr": {
+            "UrlList": ["http://v19-webapp-prime.tiktok.com/gear.mp4",
+                        "https://v19-webapp-prime.tiktok.com/gear.mp4"]}}],
+        "downloadAddr": "https://v16m.tiktokcdn.com/download.mp4"}}
+    found = candidates(item, hosts=SourceHosts(cdn=DEFAULT_CDN_HOSTS))
+    assert [(c.kind, c.url) for c in found] == [
+        ("play_addr_struct", "https://v16-webapp-prime.tiktok.com/struct.mp4"),
+        ("gear", "https://v19-webapp-prime.tiktok.com/gear.mp4"),
+        ("download_addr", "https://v16m.tiktokcdn.com/download.mp4")]
+    assert len(candidates(item)) == 5  # without hosts: every source
+
+
+@pytest.mark.parametrize(("value", "number", "integer"), [
+    ("12100", 12100, 12100), ("12.5", 12.5, 12), (7.0, 7, 7), (-3, -3, -3),
+    (float("nan"), None, None), (float("inf"), None, None), ("1e999", None, None),
+    ("-1e999", None, None), (True, None, None), (None, None, None), ("abc", None, None),
+    (2**63 - 1, 2**63 - 1, 2**63 - 1), (2**63, 2**63, None), (-(2**63), -(2**63), -(2**63)),
+    (-(2**63) - 1, -(2**63) - 1, None),
+])
+def test_page_numbers_are_finite_and_ints_fit_64_bits(value, number, integer):
+    from tiktok_research.download.item import as_int, as_number
+
+    assert as_number(value) == number and as_int(value) == integer
+    assert type(as_int(value)) is (int if integer is not None else type(None))

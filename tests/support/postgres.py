@@ -118,3 +118,20 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_dsn(postgres_server: PostgresServer) -> str:
     """The DSN of a new, empty database on the session's server."""
     return postgres_server.create_database()
+
+
+@pytest.fixture
+def supabase(fake_web, postgres_dsn, monkeypatch) -> str:
+    """The fake PostgREST over a real PostgreSQL database with the shipped schema applied;
+    SUPABASE_URL and SUPABASE_KEY point at it. The database's DSN."""
+    import psycopg
+
+    from tiktok_research.database import schema_sql
+    from tiktok_research.fakeweb import postgrest
+
+    with psycopg.connect(postgres_dsn) as connection:
+        connection.execute(schema_sql())
+    postgrest.configure(fake_web, postgres_dsn)
+    monkeypatch.setenv("SUPABASE_URL", fake_web.base_url)
+    monkeypatch.setenv("SUPABASE_KEY", postgrest.DEFAULT_KEY)
+    return postgres_dsn

@@ -84,7 +84,7 @@ INT64_MAX = 2**63 - 1
 def as_int(value: Any) -> int | None:
     """as_number, without its fractional part, within a signed 64-bit integer; else None."""
     number = as_number(value)
-    return None if number is None or abs(number) > INT64_MAX else int(number)
+    return None if number is None or not -INT64_MAX - 1 <= number <= INT64_MAX else int(number)
 
 
 def _urls(value: Any) -> list[str]:

@@ -102,6 +102,9 @@ def handle(web: Web, request: Request) -> Response | None:
         return _error(503, "PGRST001", "Could not connect with the database", str(error))
 
 
+MAX_ROWS = 1000
+
+
 def _select(connection: psycopg.Connection, request: Request, schema: str, table: str,
             columns: list[str]) -> Response:
     """`select=*` with PostgREST's `order=col.asc|desc[,...]`, `limit` and `offset`."""
@@ -120,8 +123,10 @@ def _select(connection: psycopg.Connection, request: Request, schema: str, table
     query = sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     if order:
         query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
-    query += sql.SQL(" LIMIT {} OFFSET {}").format(
-        sql.Literal(limit) if limit is not None else sql.SQL("ALL"), sql.Literal(offset))
+    # Supabase's API answers at most MAX_ROWS rows per request (its `db-max-rows`), whatever the
+    # limit asked for.
+    limit = MAX_ROWS if limit is None else min(limit, MAX_ROWS)
+    query += sql.SQL(" LIMIT {} OFFSET {}").format(sql.Literal(limit), sql.Literal(offset))
     statement = sql.SQL("SELECT coalesce(json_agg(t), '[]'::json) FROM ({}) AS t").format(query)
     rows = connection.execute(statement).fetchone()[0]
     return Response.json(rows, 200)
