@@ -8,6 +8,7 @@ import json
 import logging
 
 from test_search import QUERY, run_task, search_job, stage_config
+from test_shortlinks import web  # noqa: F401 (the fixture)
 
 from tiktok_research.errors import MissingSecret
 
@@ -72,3 +73,33 @@ def test_failure_details_keep_their_text_and_odd_stored_details_are_kept_too(tmp
     database.close()
     assert details == {"x": {"city": "Zürich", "file": "/a/b"},
                        "odd": {"unparsed": "not json"}, "none": {}}
+
+
+def test_a_short_link_whose_head_is_refused_costs_two_requests_as_facebookexternalhit(
+        web, caplog):  # noqa: F811 (the fixture imported above)
+    """HEAD refused with 501 (as with 405): the GET that follows counts too; both go out
+    with yt-dlp's User-Agent; a link dropped later says why in one log line."""
+    from test_shortlinks import expected, playable, resolver_for
+
+    from tiktok_research.fakeweb import shortlinks
+    from tiktok_research.search.links import ShortLink
+
+    video = playable(web)
+    link = shortlinks.short_link(web, video.video_id, "t")
+    web.fail("shortlinks", 501, times=1)
+    with resolver_for(web) as resolver:
+        assert resolver.resolve(ShortLink(link)) == expected(web, video)
+        assert resolver.requests_made == 2
+    sent = web.requests_to("shortlinks")
+    assert [r.method for r in sent] == ["HEAD", "GET"]
+    assert {r.header("user-agent") for r in sent} == {"facebookexternalhit/1.1"}
+    web.fail("shortlinks", 404, times=None)
+    try:
+        with caplog.at_level(logging.WARNING, "tiktok_research.search"), \
+                resolver_for(web) as resolver:
+            gone = shortlinks.short_link(web, "7000000000000000001", "vt")
+            assert resolver.resolve(ShortLink(gone)) is None
+    finally:
+        web.clear_faults("shortlinks")
+    assert [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()] == [
+        f"short link {gone} dropped: {gone} answered 404 without a redirect"]
