@@ -54,3 +54,30 @@ def test_an_error_at_the_top_of_the_config_is_named_root() -> None:
 
     [error] = jsonschema.Draft202012Validator({"type": "object"}).iter_errors([])
     assert config.describe(error) == "config key '<root>': [] is not of type 'object'"
+
+
+def test_a_long_nested_value_stays_one_flow_mapping_on_one_line() -> None:
+    url = "http://127.0.0.1:8765/" + "x" * 200
+    [argument] = config_arguments({"serper": {"base_url": url, "gl": "us"}})
+    assert argument == f"serper={{base_url: '{url}', gl: us}}"
+
+
+def test_the_job_config_is_named_by_16_hex_digits_and_takes_paths_as_text() -> None:
+    from pathlib import Path
+
+    digest, text = config.job_config({"output_dir": Path("out"), "keep": False})
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert text == '{"keep": false, "output_dir": "out"}'
+
+
+@pytest.mark.parametrize(("url", "login"), [
+    ("https://www.tiktok.com/login", True), ("https://www.tiktok.com/login/", True),
+    ("https://www.tiktok.com/login?redirect_url=x", True), ("https://www.tiktok.com/", False),
+    ("https://www.tiktok.com/@login/video/1", False), ("https://www.tiktok.com/loginx", False),
+    ("https://www.tiktok.com/loginX", False),  # only slashes are stripped
+])
+def test_a_login_redirect_is_known_by_its_last_path_segment(url, login) -> None:
+    from tiktok_research.download.page import blocked_reason, parse_page
+
+    assert (blocked_reason("<html></html>", url) == "login") is login
+    assert (parse_page("<html></html>", "1", final_url=url).reason == "login") is login
