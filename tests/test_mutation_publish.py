@@ -127,3 +127,23 @@ def test_an_ended_video_gets_an_empty_audio_a_frames_folder_and_one_log_line(
     assert (tmp_path / "scratch" / "frames").is_dir()
     assert [record.getMessage() for record in caplog.records] == [
         "video 123 ended processing_failed (no_audio_track)"]
+
+
+def test_vtt_text_skips_region_blocks_and_reads_a_track_without_a_header() -> None:
+    region = "WEBVTT\n\nREGION\nid:fred\nwidth:40%\n\n00:00.000 --> 00:01.000 region:fred\nHi\n"
+    assert vtt_text(region) == "Hi"
+    assert vtt_text("00:00.000 --> 00:01.000\nNo header here\n") == "No header here"
+
+
+def test_the_postgres_backend_without_its_url_says_what_needs_it(monkeypatch) -> None:
+    import pytest
+
+    from tiktok_research.database import open_database
+    from tiktok_research.errors import MissingSecret
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr("tiktok_research.config.load_dotenv_secrets", lambda *args: None)
+    with pytest.raises(MissingSecret) as raised:
+        open_database({"database": {"backend": "postgres"}})
+    assert str(raised.value) == ("DATABASE_URL is not set (environment or .env); it is needed "
+                                 "for the postgres database backend")
