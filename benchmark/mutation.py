@@ -10,7 +10,7 @@ the mutation), then the overall figure, and exits non-zero when fewer than 85% a
 overall or any module is below 75%. A mutant whose tests time out counts as killed; one that
 no test reaches counts as a survivor.
 
-    python benchmark/mutation.py                        # every module (about 20-30 minutes)
+    python benchmark/mutation.py                        # every module (about 75 min on 2 cores)
     python benchmark/mutation.py --module validation    # one module, to iterate on its tests
     python benchmark/mutation.py --report-only          # print the last run's table again
 """
