@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -542,3 +543,41 @@ def test_a_failing_source_falls_back_to_the_next_one(site, workdir, status, trie
     assert metadata["rendition"]["gear"] == "lower_540_0"
     assert metadata["rendition"]["watermarked"] is False
     assert metadata["download"]["page_visits"] == 1
+
+
+def test_own_browsers_are_asked_for_only_once_the_slot_is_held(tmp_path):
+    """The pool's own browsers are named after the slot's lock is taken: a browser its holder
+    started just before releasing the slot is then known, not killed as a leftover (the
+    warm-up's browser was killed under the first download that way, mid-download)."""
+    from filelock import FileLock, Timeout
+
+    from tiktok_research.download.slots import acquire_slot
+
+    profiles = tmp_path / "profiles"
+    profile = profiles / "slot-0"
+    profile.mkdir(parents=True)
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                                 f"--user-data-dir={profile.resolve()}"])
+    try:
+        deadline = time.monotonic() + 30
+        while stand_in.pid not in browsers_on(profiles) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until it has exec'd: its command line names the profile
+        (profile / "browser.pid").write_text(str(stand_in.pid))
+        asked = []
+
+        def own() -> set[int]:
+            with pytest.raises(Timeout):  # the slot is held by now
+                FileLock(str(profiles / "slot-0.lock")).acquire(timeout=0)
+            asked.append(True)
+            return {stand_in.pid}
+
+        lock, taken = acquire_slot(profiles, [0], own)
+        lock.release()
+        assert taken == profile and asked == [True]
+        assert stand_in.poll() is None  # alive: it was ours
+        lock, _ = acquire_slot(profiles, [0])
+        lock.release()
+        assert stand_in.wait(timeout=10) is not None  # nobody's: killed as a leftover
+    finally:
+        if stand_in.poll() is None:
+            stand_in.kill()

@@ -147,7 +147,7 @@ class BrowserPool:
                     waiting_since = time.monotonic()
                 patient = time.monotonic() - waiting_since < self.NEW_BROWSER_WAIT
                 indices = running if running and patient else range(settings.workers)
-                taken = acquire_slot(settings.slots, indices, self.browser_pids())
+                taken = acquire_slot(settings.slots, indices, self.browser_pids)
                 if taken is not None:
                     lock, profile = taken
                     key = profile.resolve()

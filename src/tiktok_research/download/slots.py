@@ -15,7 +15,7 @@ import shlex
 import shutil
 import signal
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -30,11 +30,14 @@ PID_FILE = "browser.pid"
 
 
 def acquire_slot(profiles_dir: Path, indices: Iterable[int],
-                 own_browsers: Collection[int] = ()) -> tuple[FileLock, Path] | None:
+                 own_browsers: Callable[[], Collection[int]] = tuple,
+                 ) -> tuple[FileLock, Path] | None:
     """Take the first free slot among `indices` (its lock, its profile directory), or None.
 
     A browser left running on the slot's profile is killed, unless its pid is one of
-    `own_browsers` (the worker's pool keeps its browsers between downloads)."""
+    `own_browsers()` (the worker's pool keeps its browsers between downloads). That is asked
+    once the slot's lock is held: a browser its holder started just before releasing the lock
+    is then known (asked before, it was killed as a stranger's in the middle of a download)."""
     profiles_dir.mkdir(parents=True, exist_ok=True)
     for index in indices:
         lock = FileLock(str(profiles_dir / f"slot-{index}.lock"))
@@ -45,7 +48,7 @@ def acquire_slot(profiles_dir: Path, indices: Iterable[int],
         try:
             profile = profiles_dir / f"slot-{index}"
             profile.mkdir(exist_ok=True)
-            kill_leftover_browser(profile, spare=own_browsers)
+            kill_leftover_browser(profile, spare=own_browsers())
         except BaseException:
             lock.release()
             raise
