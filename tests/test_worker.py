@@ -89,7 +89,10 @@ def test_a_job_fails_in_the_worker_as_it_would_in_its_own_process(run_dir) -> No
     with pytest.raises(WorkerJobFailed, match="456"):
         process_job("456")
     assert worker_pid() == pid
-    assert "456" not in log_text and "456" in (workdir / "output/logs/process/456.log").read_text()
+    # Read again after the second job; its video id, not a digit run in a timestamp, is the sign.
+    log_text = (workdir / "output/logs/process/123.log").read_text()
+    assert "videos/456/" not in log_text
+    assert "videos/456/" in (workdir / "output/logs/process/456.log").read_text()
 
 
 def test_only_registered_tasks_run_in_the_worker(run_dir) -> None:
@@ -178,3 +181,27 @@ def test_a_runs_worker_ends_with_that_run(tmp_path: Path, monkeypatch: pytest.Mo
         assert wait_gone(pid), "the worker outlived its run"
     finally:
         run.kill()
+
+
+def test_a_job_cut_short_by_a_stopping_worker_goes_to_a_new_one(run_dir) -> None:
+    """A worker that is stopping closes what its jobs use (the browsers), so a job it was
+    running fails there with "the browser pool is closed". Its answer says the worker was
+    stopping, and the job goes to a new worker instead of failing (a race seen in CI)."""
+    address = worker_address()
+    address.parent.mkdir(parents=True, exist_ok=True)
+    listener = Listener(str(address), family="AF_UNIX")
+
+    def stopping_worker() -> None:
+        with listener.accept() as connection:
+            connection.recv_bytes()
+            connection.send_bytes(b'{"ok": false, "stopping": true, '
+                                  b'"error": "the browser pool is closed"}')
+        listener.close()  # its socket goes, as a stopping worker's does
+
+    thread = threading.Thread(target=stopping_worker)
+    thread.start()
+    # The job's own failure, from the new worker: not the stopping worker's.
+    with pytest.raises(WorkerJobFailed, match="is not a JSON object"):
+        process_job("123")
+    thread.join()
+    assert worker_pid() is not None

@@ -149,6 +149,9 @@ def run_in_worker(job: Job) -> None:
             except (EOFError, OSError) as error:  # it died: a new one is started, once
                 problem = error
                 continue
+        if answer.get("stopping"):  # it closed its resources under the job: as if it died
+            problem = WorkerUnavailable(answer.get("error") or "the worker was stopping")
+            continue
         if not answer.get("ok"):
             raise WorkerJobFailed(answer.get("error") or "the job failed in the worker")
         return
@@ -265,7 +268,10 @@ class Worker:
                              time.monotonic() - started)
                 except Exception as error:
                     log.exception("job failed")
-                    return {"ok": False, "error": one_line(error, 300)}
+                    # A worker that is stopping fails its jobs by closing what they use: the job
+                    # goes to another worker, not to its failures.
+                    return {"ok": False, "error": one_line(error, 300),
+                            "stopping": self.stopping.is_set()}
             return {"ok": True}
         finally:
             with self.lock:
