@@ -25,6 +25,7 @@ import zendriver
 from tiktok_research.download.item import DEFAULT_CDN_HOSTS, SourceHosts
 from tiktok_research.download.pace import Pace, PaceSettings
 from tiktok_research.download.page import SIGI_STATE_ID, UNIVERSAL_DATA_ID, PageOutcome, parse_page
+from tiktok_research.download.pipe import PipeBrowser
 from tiktok_research.download.slots import PID_FILE, kill_process_group, launcher_script
 from tiktok_research.download.transfer import Outside
 from tiktok_research.download.verify import Caps
@@ -47,14 +48,14 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
     "--mute-audio",
 ]
-# zendriver's defaults allow any web origin on the DevTools port and turn site isolation off;
-# zendriver's own connection sends no Origin, so neither is needed.
+# zendriver's defaults allow any web origin on the DevTools port and turn site isolation off.
+# The browser has no such port (it is driven over a pipe), and site isolation stays on.
 UNSAFE_DEFAULTS = ("--remote-allow-origins=*",)
 ISOLATION_FEATURES = ("IsolateOrigins", "site-per-process")
 
 
 def hardened(arguments: list[str]) -> list[str]:
-    """zendriver's default Chromium arguments without the allowance of any origin on the
+    """zendriver's default Chromium arguments without the allowance of any origin on a
     DevTools port and with site isolation left on."""
     kept = []
     for argument in arguments:
@@ -216,7 +217,7 @@ class BrowserSession:
             browser_args=[*CHROMIUM_FLAGS, *self.settings.extra_args],
         )
         config._default_browser_args = hardened(config._default_browser_args)
-        return await zendriver.Browser.create(config)
+        return await PipeBrowser.create(config)
 
     def kill(self) -> None:
         """Synchronous hard stop (signal handlers): the whole browser process group."""
@@ -348,4 +349,4 @@ class BrowserSession:
         timeout = self.settings.page_timeout
         cookies = await asyncio.wait_for(self.browser.cookies.get_all(), timeout=timeout)
         user_agent = await asyncio.wait_for(self.tab.evaluate("navigator.userAgent"), timeout)
-        return Outside(cookies, str(user_agent), referer, timeout)
+        return Outside(cookies, str(user_agent), referer, timeout, self.settings.caps.max_bytes)

@@ -117,11 +117,15 @@ def kill_process_group(pid: int, own_group: bool = True) -> None:
 
 
 def launcher_script(profile: Path, chromium: str) -> Path:
-    """A wrapper that starts Chromium in its own process group, killed when its parent dies."""
-    if shutil.which("setpriv") is None or shutil.which("setsid") is None:
-        return Path(chromium)
+    """A wrapper that starts Chromium in its own process group, killed when its parent dies, with
+    the DevTools pipe it is started on (its stdin and stdout) moved to fds 3 and 4, where
+    `--remote-debugging-pipe` looks for it (`pipe.PipeBrowser`)."""
+    keeper = ""
+    if shutil.which("setpriv") is not None and shutil.which("setsid") is not None:
+        keeper = "setpriv --pdeathsig KILL -- setsid "
     script = profile.parent / f"{profile.name}.launch.sh"
-    text = f'#!/bin/sh\nexec setpriv --pdeathsig KILL -- setsid {shlex.quote(chromium)} "$@"\n'
+    text = (f'#!/bin/sh\nexec {keeper}{shlex.quote(chromium)} "$@" '
+            '3<&0 4>&1 </dev/null >/dev/null\n')
     if not script.exists() or script.read_text() != text:
         tmp = script.with_suffix(".tmp")
         tmp.write_text(text)
