@@ -182,6 +182,29 @@ def test_odd_page_data_after_a_good_download_leaves_valid_metadata(tmp_path, mon
     assert written["like_count"] == int(catalog.videos[written["video_id"]].stats["diggCount"])
 
 
+def test_an_unreadable_failures_json_is_kept_aside_and_the_run_says_so(fake_web,
+                                                                         tmp_path) -> None:
+    """Truncated or hand-edited: a run keeps it under a timestamped name and says so in one line
+    (the run summary then writes a new one from the records); a dry run leaves it alone."""
+    from support.workflow import base_config, write_research_list
+
+    write_research_list(tmp_path, ["cafes in lisbon"])
+    out = tmp_path / "output"
+    out.mkdir()
+    broken = '[{"type": "download", "note": "my own remark", "error": "trunc'
+    (out / "failures.json").write_text(broken, encoding="utf-8")
+    config = base_config(fake_web.host)
+    dry = run_snakemake(tmp_path, config, "-n")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert (out / "failures.json").read_text(encoding="utf-8") == broken
+    done = run_snakemake(tmp_path, base_config(fake_web.host, search_only=True))
+    assert done.returncode == 0, done.stderr[-2000:]
+    [aside] = out.glob("failures.json.unreadable-*")
+    assert aside.read_text(encoding="utf-8") == broken
+    [line] = [line for line in done.stderr.splitlines() if "could not be read" in line]
+    assert line.startswith("tiktok-research: ") and aside.name in line
+
+
 def test_a_broken_failures_json_is_written_anew_from_the_records(tmp_path) -> None:
     """failures.json is an output of the run summary, never read or appended to: a truncated
     or hand-edited one is replaced by the records in the run's database."""
@@ -207,23 +230,40 @@ def one_video_site():
 
 
 @pytest.mark.parametrize(("tiktok", "cap", "expected"), [
-    ({"max_video_bytes": 1000}, "tiktok.max_video_bytes", "the source announces"),
+    ({"max_video_bytes": 1000}, "tiktok.max_video_bytes", "bytes, over"),
     ({"max_duration_seconds": 5}, "tiktok.max_duration_seconds", "the video lasts 10 s"),
     ({"max_pixels": 1000}, "tiktok.max_pixels", "its frames are"),
-    ({"download_deadline_seconds": 0.2}, "tiktok.download_deadline_seconds", "took longer"),
-], ids=["bytes", "duration", "pixels", "deadline"])
-def test_a_video_over_a_cap_is_a_recorded_failure_naming_it(one_video_site, tmp_path,
+], ids=["bytes", "duration", "pixels"])
+def test_a_video_over_a_cap_is_a_recorded_refusal_naming_it(one_video_site, tmp_path,
                                                             monkeypatch, tiktok, cap,
                                                             expected) -> None:
+    """The same cap would refuse the video again: the job ends it (metadata.json names the
+    cap, video.mp4 is empty) rather than fail, so no later run downloads it again."""
     monkeypatch.chdir(tmp_path)
     web, video = one_video_site
     config = setup_run(web, video, tmp_path, **tiktok)
     records: list = []
-    with pytest.raises(DownloadError) as raised:
-        run_job(video.video_id, config, tmp_path, records)
-    assert cap in str(raised.value) and expected in str(raised.value)
+    metadata = run_job(video.video_id, config, tmp_path, records)
     [record] = records
-    assert record["type"] == "download" and cap in record["error"]
+    assert record["type"] == "download" and cap in record["error"] and expected in record["error"]
+    assert metadata["refused"]["cap"] == cap and expected in metadata["refused"]["error"]
+    folder = tmp_path / "output" / "videos" / video.video_id
+    assert json.loads((folder / "metadata.json").read_text()) == metadata
+    assert (folder / "video.mp4").read_bytes() == b""
+    assert [p.name for p in folder.glob("*.part")] == []
+
+
+def test_a_download_over_its_deadline_fails_and_may_be_retried(one_video_site, tmp_path,
+                                                              monkeypatch) -> None:
+    """A slow network may be faster next time: the deadline fails the job (retryable)."""
+    monkeypatch.chdir(tmp_path)
+    web, video = one_video_site
+    config = setup_run(web, video, tmp_path, download_deadline_seconds=0.01)
+    records: list = []
+    with pytest.raises(DownloadError, match="tiktok.download_deadline_seconds") as raised:
+        run_job(video.video_id, config, tmp_path, records)
+    assert raised.value.retryable and "took longer" in str(raised.value)
+    assert [r["type"] for r in records] == ["download"]
     folder = tmp_path / "output" / "videos" / video.video_id
     assert not (folder / "video.mp4").exists()
     assert [p.name for p in folder.glob("*.part")] == []
@@ -270,15 +310,55 @@ def test_page_data_cannot_aim_the_fetch_at_another_host(one_video_site, tmp_path
     assert records and "tiktok.cdn_hosts" in records[0]["error"]
 
 
-def test_no_web_origin_may_drive_the_browser_and_site_isolation_stays_on(tmp_path) -> None:
-    """A page of any site (an Origin header) is refused on the DevTools port, as zendriver's
-    own connection (no Origin) is not; Chromium keeps site isolation; its sandbox is on unless
-    the run is root."""
+PROBE = Path(__file__).parent / "support" / "devtools_probe.py"
+
+
+def probe_as_nobody(secret: Path) -> dict:
+    """What user `nobody` can reach of the run's browser (tests/support/devtools_probe.py)."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           sys.executable, str(PROBE), str(secret)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.optional(reason="needs root, to run the probe as a second user (nobody)")
+def test_another_local_user_cannot_drive_the_browser(tmp_path) -> None:
+    """The issue's probe: user `nobody` looks for a DevTools endpoint on every local port and
+    through it opens the researcher's 0600 secret file in the run's browser. The browser is
+    driven over a pipe, so there is no endpoint to find."""
     import os
 
-    import httpx
-    from websockets.exceptions import InvalidStatus
-    from websockets.sync.client import connect
+    from tiktok_research.download.pool import BrowserPool
+    from tiktok_research.download.session import BrowserSettings
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the probe as user nobody")
+    secret = tmp_path / ".env"
+    secret.write_text("SERPER_API_KEY=not-for-nobody\n")
+    secret.chmod(0o600)
+    pool = BrowserPool()
+    try:
+        pool.prestart(BrowserSettings(profiles_dir=tmp_path / "profiles"))
+        [pid] = pool.browser_pids()
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert "--remote-debugging-pipe" in arguments
+        assert not any(a.startswith("--remote-debugging-port") for a in arguments)
+        probe = probe_as_nobody(secret)
+        assert not any("not-for-nobody" in text for text in probe["read"]), probe
+        assert probe["devtools"] == [], probe
+    finally:
+        pool.close()
+
+
+def test_site_isolation_stays_on_and_no_web_origin_is_allowed(tmp_path) -> None:
+    """Chromium keeps site isolation, allows no web origin on DevTools, and is sandboxed
+    unless the run is root."""
+    import os
 
     from tiktok_research.download.pool import BrowserPool
     from tiktok_research.download.session import BrowserSettings
@@ -292,11 +372,233 @@ def test_no_web_origin_may_drive_the_browser_and_site_isolation_stays_on(tmp_pat
         disabled = [a for a in arguments if a.startswith("--disable-features=")]
         assert not any("site-per-process" in a or "IsolateOrigins" in a for a in disabled)
         assert ("--no-sandbox" in arguments) == (os.geteuid() == 0)
-        port = next(a.split("=", 1)[1] for a in arguments
-                    if a.startswith("--remote-debugging-port="))
-        url = httpx.get(f"http://127.0.0.1:{port}/json/version").json()["webSocketDebuggerUrl"]
-        with pytest.raises(InvalidStatus, match="403"):
-            connect(url, origin="http://evil.example").close()
-        connect(url).close()  # what zendriver does
     finally:
         pool.close()
+
+
+# --- item 4: a crash, hang or runaway allocation in decoding fails that video alone ----------
+@pytest.fixture(scope="module")
+def speaking_video() -> Path:
+    from support.demo_media import pick_demo_set
+
+    return pick_demo_set().speaking[0].path
+
+
+def test_a_decoder_crash_fails_that_video_alone(speaking_video, tmp_path, monkeypatch) -> None:
+    """The decoding child is killed with SIGKILL (the test hook, as a crashing decoder ends):
+    the step fails with a verdict to confirm, this process goes on, and the next file
+    decodes."""
+    from tiktok_research.errors import StepFailed
+    from tiktok_research.isolated import CRASH_HOOK
+    from tiktok_research.process.steps import step_detect_scenes, step_extract_audio
+
+    crashing = tmp_path / "crash-me.mp4"
+    crashing.write_bytes(speaking_video.read_bytes())
+    monkeypatch.setenv(CRASH_HOOK, "crash-me")
+    for step in (lambda: step_detect_scenes(crashing, tmp_path / "frames", 20),
+                 lambda: step_extract_audio(crashing, tmp_path / "audio.mp3")):
+        with pytest.raises(StepFailed, match=r"decoder crashed on crash-me.mp4 \(killed by "
+                                             r"SIGKILL\)") as raised:
+            step()
+        assert (raised.value.reason, raised.value.retryable, raised.value.outcome) == (
+            "decoder_crashed", False, "processing_failed")
+    assert not (tmp_path / "frames").exists() and not (tmp_path / "audio.mp3").exists()
+    assert len(step_detect_scenes(speaking_video, tmp_path / "frames", 20)) >= 1
+
+
+def test_a_step_over_its_timeout_fails_naming_the_key(speaking_video, tmp_path) -> None:
+    from tiktok_research.errors import StepFailed
+    from tiktok_research.process.steps import ProcessSettings, step_detect_scenes
+
+    settings = ProcessSettings.from_config({"process": {"timeouts": {"detect_scenes": 0.001}}})
+    with pytest.raises(StepFailed, match=r"process\.timeouts\.detect_scenes") as raised:
+        step_detect_scenes(speaking_video, tmp_path / "frames", 20,
+                           settings.limits("detect_scenes"))
+    assert raised.value.reason == "step_timeout"
+    assert not (tmp_path / "frames").exists()
+
+
+def test_a_deadline_stops_inference_between_its_pieces() -> None:
+    """Work that stays in this process (a warm model) is stopped between segments or frames."""
+    from tiktok_research.errors import ProcessError
+    from tiktok_research.isolated import Deadline, Limits
+
+    deadline = Deadline("transcribing audio.mp3", Limits(0.0, 0, "process.timeouts.transcribe"))
+    with pytest.raises(ProcessError, match=r"transcribing audio.mp3 took over 0 s "
+                                           r"\(process\.timeouts\.transcribe\)") as raised:
+        deadline.check()
+    # A busy machine or a slow API may be the cause, not the file: no verdict, a retry.
+    assert raised.value.retryable and raised.value.outcome is None
+    Deadline("x", Limits(60, 0, "k")).check()
+
+
+def test_an_allocation_over_the_memory_limit_fails_in_the_child(speaking_video,
+                                                                tmp_path) -> None:
+    from tiktok_research.errors import MediaError
+    from tiktok_research.isolated import Limits, run_isolated
+
+    with pytest.raises(MediaError, match="MemoryError"):
+        run_isolated(bytearray, (8 * 1024 ** 3,), Limits(60, 1024, "k"), speaking_video)
+    assert run_isolated(len, (b"abc",), Limits(60, 1024, "k"), speaking_video) == 3
+
+
+# --- item 11: receipts record the destination; a new one gets the finished videos too ---------
+@pytest.mark.slow
+def test_a_new_destination_gets_the_finished_videos_without_processing_them_again(
+        one_video_site, tmp_path) -> None:
+    """Published to one folder and SQLite file, then the config names others: the next run
+    copies the video's objects (md5 as in the receipt) and its row there, says so, and runs no
+    download or processing; a third run has nothing to do."""
+    import sqlite3
+
+    from support.workflow import base_config, write_research_list
+
+    web, video = one_video_site
+    made = web.catalog
+    made.query_results["new destination"] = [video.video_id]
+    write_research_list(tmp_path, ["new destination"])
+    out = tmp_path / "output"
+
+    def config(name: str) -> dict:
+        return base_config(web.host, storage={"local_dir": str(tmp_path / name / "bucket")},
+                           database={"sqlite_path": str(tmp_path / name / "db.sqlite")})
+
+    first = run_snakemake(tmp_path, config("first"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    receipt_path = out / "videos" / video.video_id / ".uploaded"
+    receipt = json.loads(receipt_path.read_text())
+    assert receipt["destination"]["storage"] == {
+        "backend": "local", "where": str(tmp_path / "first" / "bucket")}
+    assert receipt["destination"]["database"] == {
+        "backend": "sqlite", "where": str(tmp_path / "first" / "db.sqlite")}
+    before = receipt_path.read_bytes()
+
+    second = run_snakemake(tmp_path, config("second"))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "rule download_video" not in second.stdout + second.stderr
+    assert "rule process_and_publish_video" not in second.stdout + second.stderr
+    assert receipt_path.read_bytes() == before
+    from tiktok_research.publish.storage import file_md5
+
+    for item in receipt["objects"]:
+        copy = tmp_path / "second" / "bucket" / item["key"]
+        assert file_md5(copy) == item["md5"], item["key"]
+    with sqlite3.connect(tmp_path / "second" / "db.sqlite") as db:
+        [(prefix,)] = db.execute("SELECT gcs_prefix FROM videos WHERE video_id = ?",
+                                 (video.video_id,)).fetchall()
+        assert db.execute("SELECT video_id FROM query_videos").fetchall() == [(video.video_id,)]
+    assert prefix == (tmp_path / "second" / "bucket" / "videos" / video.video_id).as_uri() + "/"
+    notes = list((out / "queries").glob("*/published-*.json"))
+    assert len(notes) == 2
+    copied = [json.loads(p.read_text())["copied"] for p in notes]
+    assert sorted(map(len, copied)) == [0, 1]
+    log = "".join(p.read_text() for p in (out / "logs" / "summarise").rglob("*") if p.is_file())
+    assert "now published to this run's" in log
+
+    third = run_snakemake(tmp_path, config("second"))
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "Nothing to be done" in third.stdout + third.stderr
+
+
+def test_a_receipts_destination_never_holds_the_database_password(monkeypatch) -> None:
+    from tiktok_research.publish.destination import destination, destination_key
+
+    config = {"output_dir": "out", "database": {"backend": "postgres"},
+              "storage": {"backend": "gcs", "gcs_bucket": "study-a"}}
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me:hunter2-secret@db.example/study")
+    monkeypatch.delenv("GCS_BUCKET", raising=False)
+    where = destination(config)
+    assert "hunter2" not in json.dumps(where)
+    assert where["storage"] == {"backend": "gcs", "where": "gs://study-a"}
+    assert where["database"] == {"backend": "postgres", "where": "postgres://db.example:5432/study"}
+    key = destination_key(config)
+    monkeypatch.setenv("DATABASE_URL", "host=db.example dbname=study password='new one'")
+    assert destination_key(config) == key  # a rotated password is the same database
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me:hunter2-secret@db.example/other")
+    assert destination_key(config) != key
+
+
+class HugeReplies:
+    """A local site whose video URLs ignore the Range header and answer 200 with 3 MB: with a
+    Content-Length (`/declared`) or chunked, without one (`/chunked`)."""
+
+    SIZE = 3 * 1024 * 1024
+
+    def __enter__(self):
+        import http.server
+        import threading
+
+        size = self.SIZE
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path == "/":
+                    body = b"<html><body>video page</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                if self.path == "/declared":
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    self.wfile.write(b"\0" * size)
+                    return
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                piece = b"\0" * 65536
+                for _ in range(size // len(piece)):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.write(b"0\r\n\r\n")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+
+
+def test_a_whole_reply_over_the_cap_is_never_held_whole(tmp_path) -> None:
+    """A source that ignores the range and sends 3 MB at once, against a 1 MB cap: the page
+    stops reading (a Content-Length over the cap is not read at all) and so does the HTTP
+    client; either is OverCap naming tiktok.max_video_bytes."""
+    import asyncio
+
+    from tiktok_research.download.session import BrowserSession, BrowserSettings
+    from tiktok_research.download.transfer import InPage, Outside
+
+    cap = 1024 * 1024
+
+    async def probe(site) -> list[str]:
+        profile = tmp_path / "profiles" / "slot-0"
+        profile.mkdir(parents=True)
+        session = BrowserSession(BrowserSettings(profiles_dir=tmp_path / "profiles"), profile)
+        await session.start()
+        errors = []
+        try:
+            tab = await session.browser.get(site.url + "/")
+            clients = [InPage(tab, 30, max_bytes=cap), Outside([], "test", site.url, 30, cap)]
+            for client in clients:
+                for path in ("/declared", "/chunked"):
+                    with pytest.raises(OverCap, match="over tiktok.max_video_bytes") as raised:
+                        await client.get(site.url + path, 0, 1023)
+                    errors.append(str(raised.value))
+            await clients[1].close()
+        finally:
+            await session.stop()
+        return errors
+
+    with HugeReplies() as site:
+        errors = asyncio.run(probe(site))
+    assert len(errors) == 4
+    assert "3145728 bytes" in errors[0] and "3145728 bytes" in errors[2]  # declared: not read

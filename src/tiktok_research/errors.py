@@ -28,7 +28,8 @@ attributes instead of sorting by type:
     │   └── VideoUnavailable             download   no         unavailable
     ├── ProcessError                     process    yes
     │   ├── MediaError                   process    yes
-    │   │   └── NoAudioTrack             process    no         processing_failed
+    │   │   ├── NoAudioTrack             process    no         processing_failed
+    │   │   └── StepFailed               process    no         processing_failed
     │   ├── TranscriptionError           process    yes
     │   └── OcrError                     process    yes
     │       └── OcrAuthError             process    no
@@ -184,6 +185,14 @@ class NoAudioTrack(MediaError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="no_audio_track")
+
+
+class StepFailed(MediaError):
+    """A step crashed on the file (its decoder killed by a signal) or ran over its timeout
+    (`process.timeouts.<step>`): a verdict about the file once a second try confirms it."""
+
+    default_retryable = False
+    default_outcome = "processing_failed"
 
 
 class TranscriptionError(ProcessError):

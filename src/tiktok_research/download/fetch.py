@@ -41,6 +41,7 @@ from tiktok_research.download.verify import VideoInfo, verify_video
 from tiktok_research.errors import (
     DownloadError,
     NoAudioInFile,
+    OverCap,
     TransientFetchError,
     UrlRefused,
 )
@@ -65,7 +66,8 @@ class Fetcher:
     def __init__(self, session: BrowserSession, page_url: str) -> None:
         self.session = session
         self.page_url = page_url
-        self.in_page = InPage(session.tab, session.settings.page_timeout * 4)
+        self.in_page = InPage(session.tab, session.settings.page_timeout * 4,
+                              session.settings.caps.max_bytes)
         self.outside: Any = None
 
     async def _outside(self) -> RangeGetter:
@@ -154,6 +156,8 @@ async def _download(request: DownloadRequest, session: BrowserSession,
     page_host = urlsplit(page_url).netloc or None
     outcome = await session.open_video_page(page_url, video_id)
     errors: list[str] = []
+    over: OverCap | None = None  # a source over a cap: the video's refusal if no other fits,
+    failed_otherwise = False  # and none failed in a way another try might not
     for reload in range(PAGE_RELOADS + 1):
         fetcher = Fetcher(session, page_url)
         try:
@@ -171,6 +175,7 @@ async def _download(request: DownloadRequest, session: BrowserSession,
                     expire = _expire_of(candidate.url)
                     expired = expire is not None and expire < time.time()
                     errors.append(f"{error}{' (URL expired)' if expired else ''}")
+                    failed_otherwise = True
                     log.info("video URL refused (%s, expired=%s)", error, expired)
                     refused = True
                     if expired:
@@ -179,6 +184,16 @@ async def _download(request: DownloadRequest, session: BrowserSession,
                 except (TransientFetchError, NoAudioInFile, TimeoutError) as error:
                     errors.append(str(error) or type(error).__name__)
                     log.info("%s source failed: %s", candidate.kind, error)
+                    failed_otherwise = True
+                    continue
+                except OverCap as error:
+                    # Bytes and pixels differ between renditions: a smaller one may fit. The
+                    # duration does not.
+                    over = error
+                    errors.append(str(error))
+                    log.info("%s source is over a cap: %s", candidate.kind, error)
+                    if error.details.get("cap") == "tiktok.max_duration_seconds":
+                        break
                     continue
                 part.chmod(0o644)
                 os.replace(part, request.video_path)
@@ -194,6 +209,8 @@ async def _download(request: DownloadRequest, session: BrowserSession,
             break
         log.info("reloading %s for fresh video URLs", page_url)
         outcome = await session.open_video_page(page_url, video_id)
+    if over is not None and not failed_otherwise:
+        raise over
     raise DownloadError("no source gave a valid video: " + "; ".join(errors[-4:]))
 
 

@@ -5,7 +5,12 @@ The page URL comes from the `urls.json` of a query that found the video (the rul
 unavailable video is an outcome, not a failure of the job: it is recorded, `metadata.json`
 says why and `video.mp4` is left empty; the next job ends the video there. A temporary one
 (region locked, item not found, an empty item) carries `retry_after`: a run after that time
-tries it again. Any other error after the download's own retries fails the job.
+tries it again. A video whose every source is over a cap (`tiktok.max_video_bytes`,
+`max_duration_seconds`, `max_pixels`) is refused alike, for good: `metadata.json` names the
+cap, and the video ends `download_failed` without being tried again (to try such videos with a
+higher cap, delete their receipts). Any other error after the download's own retries fails the
+job, the download deadline (`download_deadline_seconds`) among them: a slow network may be
+faster next time.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from typing import Any
 from tiktok_research.download.item import build_metadata
 from tiktok_research.download.pool import BrowserPool, open_browser_pool
 from tiktok_research.download.session import BrowserSettings
-from tiktok_research.errors import DownloadError, VideoUnavailable
+from tiktok_research.errors import DownloadError, OverCap, VideoUnavailable
 from tiktok_research.files import atomic_write_bytes, atomic_write_json, read_json
-from tiktok_research.records import utc_now
+from tiktok_research.records import one_line, utc_now
 from tiktok_research.registry import Host, Job, Resource, Task
 
 log = logging.getLogger("tiktok_research.download")
@@ -51,6 +56,18 @@ def unavailable_metadata(video_id: str, url: str, error: VideoUnavailable,
                             "retry_after": retry_after, "checked_at": utc_now()}}
 
 
+def refused_metadata(video_id: str, url: str, error: OverCap) -> dict[str, Any]:
+    """`metadata.json` of a video whose every source is over a cap, for good."""
+    return {"video_id": video_id, "url": url,
+            "refused": {"reason": error.reason, "cap": error.details.get("cap"),
+                        "error": one_line(error), "checked_at": utc_now()}}
+
+
+def retry_hours(config: dict[str, Any]) -> float:
+    return float((config.get("tiktok") or {}).get("unavailable_retry_hours",
+                                                   DEFAULT_RETRY_HOURS))
+
+
 def run_download(job: Job) -> dict[str, Any]:
     """Download the video `job.key` from its page in `job.inputs["urls"]`; write its
     metadata and caption tracks."""
@@ -73,13 +90,13 @@ def run_download(job: Job) -> dict[str, Any]:
             page, video_id, video_path, BrowserSettings.from_config(job.config),
             captions_dir=captions_dir, run=job.run,
             pages_dir=Path(job.params["pages"]) if job.params.get("pages") else None)
-    except VideoUnavailable as error:
+    except (VideoUnavailable, OverCap) as error:  # an outcome: metadata.json says why
         job.record(error)
         log.warning("%s: %s", video_id, error)
         atomic_write_bytes(video_path, b"")
-        retry_hours = float((job.config.get("tiktok") or {}).get("unavailable_retry_hours",
-                                                                   DEFAULT_RETRY_HOURS))
-        metadata = unavailable_metadata(video_id, page, error, retry_hours)
+        metadata = (unavailable_metadata(video_id, page, error, retry_hours(job.config))
+                    if isinstance(error, VideoUnavailable)
+                    else refused_metadata(video_id, page, error))
         atomic_write_json(meta_path, metadata)
         return metadata
     metadata = build_metadata(result.item, video_id=video_id, url=page,

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from tiktok_research.download.verify import Caps
+from tiktok_research.download.verify import Caps, over_cap
 from tiktok_research.errors import TransientFetchError, UrlRefused
 
 log = logging.getLogger("tiktok_research.download")
@@ -27,26 +27,55 @@ log = logging.getLogger("tiktok_research.download")
 RangeGetter = Callable[[str, int, int], Awaitable[tuple[int, str, bytes]]]
 
 # Runs in the page: one ranged (or whole, when start is negative) fetch with the page's
-# cookies; the body as base64.
+# cookies; the body as base64. The body is read piece by piece and given up once it passes
+# `limit` bytes (a Content-Length over it is not read at all): a source that ignores the range
+# and sends a huge 200 is never held whole in the page.
 FETCH_JS = """
 (async () => {
   try {
+    const limit = %(limit)d;
     const headers = %(start)d >= 0 ? {"Range": "bytes=%(start)d-%(end)d"} : {};
     const response = await fetch(%(url)s, {
       credentials: "include", cache: "no-store", referrer: location.href, headers: headers,
     });
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const contentRange = response.headers.get("content-range") || "";
+    const declared = Number(response.headers.get("content-length") || "-1");
+    if (declared > limit) {
+      if (response.body) { await response.body.cancel(); }
+      return JSON.stringify({status: response.status, over: declared, contentRange});
+    }
+    const pieces = [];
+    let size = 0;
+    if (response.body) {
+      const reader = response.body.getReader();
+      for (;;) {
+        const {done, value} = await reader.read();
+        if (done) break;
+        size += value.length;
+        if (size > limit) {
+          await reader.cancel();
+          return JSON.stringify({status: response.status, over: size, contentRange});
+        }
+        pieces.push(value);
+      }
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const piece of pieces) { bytes.set(piece, at); at += piece.length; }
     let binary = "";
     for (let i = 0; i < bytes.length; i += 0x8000) {
       binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     }
-    return JSON.stringify({status: response.status, data: btoa(binary),
-      contentRange: response.headers.get("content-range") || ""});
+    return JSON.stringify({status: response.status, data: btoa(binary), contentRange});
   } catch (error) {
     return JSON.stringify({status: 0, error: String(error)});
   }
 })()
 """
+
+
+def body_over_cap(limit: int, size: int) -> Exception:
+    return over_cap("max_video_bytes", limit, size, f"one reply of the source has {size} bytes")
 
 
 class PageRefused(TransientFetchError):
@@ -105,17 +134,21 @@ class InPage:
 
     name = "page"
 
-    def __init__(self, tab: Any, timeout: float) -> None:
+    def __init__(self, tab: Any, timeout: float, max_bytes: int = Caps.max_bytes) -> None:
         self.tab = tab
         self.timeout = timeout
+        self.max_bytes = max_bytes
 
     async def get(self, url: str, start: int, end: int) -> tuple[int, str, bytes]:
-        script = FETCH_JS % {"url": json.dumps(url), "start": start, "end": end}
+        script = FETCH_JS % {"url": json.dumps(url), "start": start, "end": end,
+                             "limit": self.max_bytes}
         raw = await asyncio.wait_for(self.tab.evaluate(script, await_promise=True),
                                      timeout=self.timeout)
         answer = json.loads(raw)
         if answer.get("status") == 0:
             raise PageRefused(f"the page could not fetch the URL: {answer.get('error')}")
+        if "over" in answer:
+            raise body_over_cap(self.max_bytes, int(answer["over"]))
         return answer["status"], answer.get("contentRange", ""), base64.b64decode(answer["data"])
 
 
@@ -126,7 +159,8 @@ class Outside:
     name = "http"
 
     def __init__(self, cookies: list[Any], user_agent: str, referer: str,
-                 timeout: float) -> None:
+                 timeout: float, max_bytes: int = Caps.max_bytes) -> None:
+        self.max_bytes = max_bytes
         jar = httpx.Cookies()
         for cookie in cookies:
             jar.set(cookie.name, cookie.value, domain=cookie.domain or "", path=cookie.path or "/")
@@ -138,11 +172,20 @@ class Outside:
 
     async def get(self, url: str, start: int, end: int) -> tuple[int, str, bytes]:
         headers = {"Range": f"bytes={start}-{end}"} if start >= 0 else {}
+        body = bytearray()
         try:
-            response = await self.client.get(url, headers=headers)
+            async with self.client.stream("GET", url, headers=headers) as response:
+                length = response.headers.get("content-length", "")
+                declared = int(length) if length.isdigit() else -1
+                if declared > self.max_bytes:
+                    raise body_over_cap(self.max_bytes, declared)
+                async for piece in response.aiter_bytes():
+                    body += piece
+                    if len(body) > self.max_bytes:
+                        raise body_over_cap(self.max_bytes, len(body))
         except httpx.HTTPError as error:
             raise TransientFetchError(f"network error fetching the video: {error!r}") from None
-        return response.status_code, response.headers.get("content-range", ""), response.content
+        return response.status_code, response.headers.get("content-range", ""), bytes(body)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tiktok_research.errors import BadVideo, OverCap
+from tiktok_research.isolated import Limits, preload, run_isolated
 
 PROBE_TIMEOUT_SECONDS = 120
 
@@ -107,8 +108,14 @@ def over_cap(key: str, limit: float, value: float, what: str) -> OverCap:
                    details={"cap": f"tiktok.{key}", "limit": limit, "value": value})
 
 
+# The header check of a downloaded file, in an isolated child: a file that crashes or stalls
+# the demuxer fails this source (BadVideo: the next one is tried), never the worker.
+VERIFY_LIMITS = Limits(PROBE_TIMEOUT_SECONDS, 4096, f"the check's {PROBE_TIMEOUT_SECONDS} s")
+preload("av", __name__)
+
+
 def verify_video(path: Path, caps: Caps | None = None) -> VideoInfo:
     check_mp4_boxes(path)
-    info = probe_video(path)
+    info = run_isolated(probe_video, (path,), VERIFY_LIMITS, path, failure=BadVideo)
     (caps or Caps()).check(info)
     return info

@@ -1,29 +1,40 @@
 """Audio extraction: the video's sound track as `audio.mp3` (ffmpeg), or a clear error.
 
-The streams are listed in-process with PyAV (FFmpeg's libavformat, which faster-whisper reads
-audio with) rather than by an ffprobe process, which costs more than the listing itself.
+The streams are listed with PyAV (FFmpeg's libavformat, which faster-whisper reads audio with)
+in an isolated child (`isolated.run_isolated`, forked from a server that has imported PyAV),
+which costs less than an ffprobe process. ffmpeg itself runs under the same memory limit and
+the step's timeout; a signal that kills it is a decoder crash.
 """
 
 from __future__ import annotations
 
+import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.errors import MediaError, NoAudioTrack
+from tiktok_research.errors import MediaError, NoAudioTrack, StepFailed
+from tiktok_research.isolated import Limits, over_time, run_isolated
 
 # A hostile or broken file can make ffmpeg spin; an unattended run must not hang on it.
 PROBE_TIMEOUT_SECONDS = 60
-EXTRACT_TIMEOUT_SECONDS = 600
+EXTRACT_LIMITS = Limits(600, 4096, "process.timeouts.extract_audio")
 
 
-def _run_media_tool(args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
+def _run_media_tool(args: list[str], limits: Limits, what: str) -> subprocess.CompletedProcess:
+    if limits.memory_mb and shutil.which("prlimit"):
+        args = ["prlimit", f"--as={limits.memory_mb * 1024 * 1024}", "--", *args]
     try:
-        return subprocess.run(args, capture_output=True, text=True, check=False,
-                              timeout=timeout)
+        done = subprocess.run(args, capture_output=True, text=True, check=False,
+                              timeout=limits.seconds)
     except subprocess.TimeoutExpired:
-        raise MediaError(f"{what} took longer than {timeout:.0f} s") from None
+        raise over_time(what, limits) from None
+    if done.returncode < 0:
+        raise StepFailed(f"{what}: ffmpeg crashed (killed by "
+                         f"{signal.Signals(-done.returncode).name})", reason="decoder_crashed")
+    return done
 
 
 def probe(video: Path) -> dict[str, Any]:
@@ -48,10 +59,11 @@ def has_audio_stream(info: dict[str, Any]) -> bool:
     return any(stream.get("codec_type") == "audio" for stream in info.get("streams", []))
 
 
-def extract_audio(video: Path, audio: Path, bitrate: str = "64k") -> Path:
+def extract_audio(video: Path, audio: Path, bitrate: str = "64k",
+                  limits: Limits = EXTRACT_LIMITS) -> Path:
     """Write the sound track of `video` to `audio` (mono MP3) atomically."""
     video, audio = Path(video), Path(audio)
-    info = probe(video)
+    info = run_isolated(probe, (video,), limits, video)
     if not has_audio_stream(info):
         raise NoAudioTrack(f"{video.name} has no audio track")
     audio.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +73,7 @@ def extract_audio(video: Path, audio: Path, bitrate: str = "64k") -> Path:
             ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video),
              "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "22050", "-c:a", "libmp3lame",
              "-b:a", bitrate, "-f", "mp3", str(partial)],
-            EXTRACT_TIMEOUT_SECONDS, f"audio extraction from {video.name}",
+            limits, f"audio extraction from {video.name}",
         )
         if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
             reason = (result.stderr.strip().splitlines() or ["no output"])[-1]

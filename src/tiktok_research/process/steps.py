@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tiktok_research.errors import OutputInvalid, PipelineError
 from tiktok_research.files import atomic_write_json
+from tiktok_research.isolated import Deadline, Limits, preload, run_isolated
 from tiktok_research.process.audio import extract_audio
 from tiktok_research.process.ocr import OcrEngine, ocr_frames
 from tiktok_research.process.transcribe import Transcriber, write_transcript
 from tiktok_research.process.validate import ocr_problem, transcript_problem
 
 log = logging.getLogger("tiktok_research.process")
+
+preload("av", "tiktok_research.process.audio", "tiktok_research.process.scenes")
 
 STEPS = ("extract_audio", "detect_scenes", "transcribe_audio", "ocr_frames")
 
@@ -41,14 +44,31 @@ class ProcessOutputs:
     ocr: Path
 
 
+# Seconds per step of one video (`process.timeouts`): generous for a 10-minute video on a slow
+# core, so that only a file that makes a step hang runs over.
+STEP_TIMEOUTS = {"extract_audio": 600.0, "detect_scenes": 600.0, "transcribe_audio": 1800.0,
+                 "ocr_frames": 900.0}
+DECODE_MEMORY_MB = 4096  # the address space of a child decoding one file
+
+
 @dataclass(frozen=True)
 class ProcessSettings:
     max_frames: int = 20
     min_transcript_chars: int = 3
+    timeouts: Mapping[str, float] = field(default_factory=lambda: dict(STEP_TIMEOUTS))
+    decode_memory_mb: int = DECODE_MEMORY_MB
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ProcessSettings:
-        return cls(int(config.get("max_frames", 20)), int(config.get("min_transcript_chars", 3)))
+        process = config.get("process") or {}
+        return cls(int(config.get("max_frames", 20)), int(config.get("min_transcript_chars", 3)),
+                   {**STEP_TIMEOUTS, **(process.get("timeouts") or {})},
+                   int(process.get("decode_memory_mb", DECODE_MEMORY_MB)))
+
+    def limits(self, step: str) -> Limits:
+        """The timeout and memory limit of `step`, with the config key that sets the timeout."""
+        return Limits(float(self.timeouts[step]), self.decode_memory_mb,
+                      f"process.timeouts.{step}")
 
 
 @contextmanager
@@ -65,26 +85,37 @@ def timed(step: str, video_id: str, timings: dict[str, float]) -> Iterator[None]
     log.info("%s done for %s in %.2f s", step, video_id, timings[step])
 
 
-def step_extract_audio(video: Path, audio: Path) -> Path:
-    extract_audio(video, audio)
+DEFAULTS = ProcessSettings()
+
+
+def step_extract_audio(video: Path, audio: Path,
+                       limits: Limits | None = None) -> Path:
+    extract_audio(video, audio, limits=limits or DEFAULTS.limits("extract_audio"))
     if audio.stat().st_size == 0:
         audio.unlink()
         raise OutputInvalid("audio.mp3 is empty", reason="empty_audio")
     return audio
 
 
-def step_detect_scenes(video: Path, frames: Path, max_frames: int) -> list[Path]:
+def step_detect_scenes(video: Path, frames: Path, max_frames: int,
+                       limits: Limits | None = None) -> list[Path]:
+    """The scene frames, decoded in an isolated child (a crash, hang or runaway allocation on a
+    hostile file fails this video alone)."""
     from tiktok_research.process.scenes import write_scene_frames
 
-    written = write_scene_frames(video, frames, max_frames=max_frames)
+    written = run_isolated(write_scene_frames, (video, frames, max_frames),
+                           limits or DEFAULTS.limits("detect_scenes"), video)
     if not written:
         raise OutputInvalid("no scene frames could be taken", reason="no_frames")
     return written
 
 
 def step_transcribe(transcriber: Transcriber, audio: Path, transcript: Path, timestamps: Path,
-                    min_chars: int) -> dict[str, Any]:
-    result = transcriber.transcribe(audio)
+                    min_chars: int,
+                    limits: Limits | None = None) -> dict[str, Any]:
+    deadline = Deadline(f"transcribing {audio.name}",
+                        limits or DEFAULTS.limits("transcribe_audio"))
+    result = transcriber.transcribe(audio, deadline.check)
     if len(result.text) < min_chars:
         # Nothing is written: a later step must never take a transcript that fails.
         raise OutputInvalid(
@@ -100,8 +131,11 @@ def step_transcribe(transcriber: Transcriber, audio: Path, transcript: Path, tim
             "characters": len(result.text)}
 
 
-def step_ocr_frames(engine: OcrEngine, frames: Path, target: Path) -> dict[str, Any]:
-    document = ocr_frames(frames, engine)
+def step_ocr_frames(engine: OcrEngine, frames: Path, target: Path,
+                    limits: Limits | None = None) -> dict[str, Any]:
+    deadline = Deadline(f"reading the text of {frames.name}",
+                        limits or DEFAULTS.limits("ocr_frames"))
+    document = ocr_frames(frames, engine, deadline.check)
     if document["scenes"] == 0:
         raise OutputInvalid(f"{frames} holds no frames", reason="no_frames")
     atomic_write_json(target, document)
@@ -121,14 +155,16 @@ def process_video(video_id: str, video: Path, outputs: ProcessOutputs,
     loads a model."""
     timings: dict[str, float] = {}
     with timed("extract_audio", video_id, timings):
-        step_extract_audio(video, outputs.audio)
+        step_extract_audio(video, outputs.audio, settings.limits("extract_audio"))
     with timed("detect_scenes", video_id, timings):
-        step_detect_scenes(video, outputs.frames, settings.max_frames)
+        step_detect_scenes(video, outputs.frames, settings.max_frames,
+                           settings.limits("detect_scenes"))
     with timed("transcribe_audio", video_id, timings):
         info = step_transcribe(transcriber(), outputs.audio, outputs.transcript,
-                               outputs.timestamps, settings.min_transcript_chars)
+                               outputs.timestamps, settings.min_transcript_chars,
+                               settings.limits("transcribe_audio"))
         log.info("%s: language %s, %d segments, %d characters", video_id, info["language"],
                  info["segments"], info["characters"])
     with timed("ocr_frames", video_id, timings):
-        step_ocr_frames(ocr_engine(), outputs.frames, outputs.ocr)
+        step_ocr_frames(ocr_engine(), outputs.frames, outputs.ocr, settings.limits("ocr_frames"))
     return timings

@@ -6,6 +6,7 @@ written last, for every outcome:
 
 - published: where every file went, with checksums, the row, the step times;
 - unavailable: the download found the video private, deleted or not a video;
+- download_failed: the video is over a cap (`metadata.json` names it);
 - processing_failed: a verdict about the video itself (no audio track, no speech) that stood
   after it was reprocessed once. A retry cannot change it, so it is not tried again.
 
@@ -102,6 +103,11 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
                                       status_msg=unavailable.get("status_msg"),
                                       permanent=unavailable.get("permanent", True),
                                       retry_after=unavailable.get("retry_after"),
+                                      url=metadata.get("url"))
+    refused = metadata.get("refused")
+    if isinstance(refused, dict):
+        return end_without_publishing(job, "download_failed", str(refused.get("reason")),
+                                      cap=refused.get("cap"), error=refused.get("error"),
                                       url=metadata.get("url"))
     settings = ProcessSettings.from_config(config)
     timings: dict[str, float] = {}

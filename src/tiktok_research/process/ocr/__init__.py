@@ -10,6 +10,7 @@ module with a class that has `name`, `model`, `usage` and `read(image) -> [TextI
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,17 @@ def load_engine(config: dict[str, Any]) -> OcrEngine:
     raise OcrError(f"ocr.engine: unknown engine {name!r} (one of {ENGINES})")
 
 
-def ocr_frames(frames_dir: Path, engine: OcrEngine) -> dict[str, Any]:
-    """Read every frame of `frames_dir` with `engine`; the `ocr.json` document."""
+def ocr_frames(frames_dir: Path, engine: OcrEngine,
+               check: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Read every frame of `frames_dir` with `engine`; the `ocr.json` document. `check` is
+    called before each frame and raises when the step is over its timeout."""
     from tiktok_research.process.scenes import (
         list_frames,  # OpenCV and PySceneDetect: import on use
     )
 
     frames = []
     for path, _index, seconds in list_frames(Path(frames_dir)):
+        check()
         frames.append(FrameText(path.name, seconds, engine.read(path)))
     log.info("%s: %d frames, %d text items", frames_dir, len(frames),
              sum(len(f.items) for f in frames))

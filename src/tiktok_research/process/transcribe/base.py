@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +40,11 @@ class TranscriptionResult:
 class Transcriber(Protocol):
     name: str
 
-    def transcribe(self, audio: Path) -> TranscriptionResult: ...
+    def transcribe(self, audio: Path, check: Callable[[], None] = lambda: None,
+                   ) -> TranscriptionResult:
+        """The transcript of `audio`; `check` is called between pieces of the work and raises
+        when the step is over its timeout."""
+        ...
 
 
 def model_label(model: str) -> str:

@@ -8,6 +8,7 @@ it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from tiktok_research.errors import TranscriptionError
@@ -41,12 +42,16 @@ class FasterWhisperEngine:
             ) from error
         log.info("faster-whisper model %s loaded (%s, %s)", model, device, compute_type)
 
-    def transcribe(self, audio: Path) -> TranscriptionResult:
+    def transcribe(self, audio: Path, check: Callable[[], None] = lambda: None,
+                   ) -> TranscriptionResult:
         segments, info = self.model.transcribe(
             str(audio), language=self.language, beam_size=self.beam_size,
             vad_filter=True, condition_on_previous_text=False,
         )
-        collected = [Segment(s.start, s.end, s.text) for s in segments]  # decoding happens here
+        collected = []
+        for segment in segments:  # decoding happens here, a window of audio at a time
+            check()
+            collected.append(Segment(segment.start, segment.end, segment.text))
         return TranscriptionResult(
             segments=collected, language=info.language,
             language_probability=info.language_probability, duration=info.duration,

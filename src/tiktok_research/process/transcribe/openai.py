@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from tiktok_research.errors import TranscriptionError
@@ -41,7 +42,9 @@ class OpenAIWhisperEngine:
         self._decoding = threading.Lock()
         log.info("openai-whisper model %s loaded (%s)", model, device)
 
-    def transcribe(self, audio: Path) -> TranscriptionResult:
+    def transcribe(self, audio: Path, check: Callable[[], None] = lambda: None,
+                   ) -> TranscriptionResult:
+        """(openai-whisper decodes in one call: `check` is asked once, after it.)"""
         import whisper
 
         samples = whisper.load_audio(str(audio))
@@ -61,6 +64,7 @@ class OpenAIWhisperEngine:
                 result = self.model.transcribe(samples, language=self.language, fp16=False,
                                                condition_on_previous_text=False, verbose=None,
                                                temperature=0.0)
+        check()
         segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"]))
                     for s in result.get("segments", [])]
         return TranscriptionResult(
