@@ -21,6 +21,10 @@ rule all:
     default_target: True
 
 
+onstart:
+    keep_unreadable_failures()
+
+
 onsuccess:
     check_run_finished()
 

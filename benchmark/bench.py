@@ -705,7 +705,7 @@ wildcard_constraints:
 
 rule all:
     input:
-        expand([{status!r}, {links!r}, {videos!r}], qdir=QDIRS),
+        expand([{status!r}, {links!r}, {videos!r}, {destination!r}], qdir=QDIRS),
         {progress!r},
     default_target: True
 
@@ -770,6 +770,7 @@ rule summarise_query:
         status={status!r},
         links={links!r},
         videos={videos!r},
+        destination={destination!r},
     shell:
         "touch {{output}}"
 
@@ -795,9 +796,12 @@ DAG_RULES = ("all", "search_videos", "download_video", "process_and_publish_vide
 def minimal_snakefile(output_dir: str = "output") -> str:
     """The minimal workflow's Snakefile, its paths those of the pipeline's output tree."""
     from tiktok_research.paths import OutputTree
+    from tiktok_research.publish.destination import destination_key
 
     tree = OutputTree(output_dir)
+    key = destination_key({"output_dir": output_dir})  # the default storage and database
     return MINIMAL_SNAKEFILE.format(
+        destination=tree.destination_note("{qdir}", key),
         video_id_pattern=VIDEO_ID_PATTERN, qdir_pattern=QUERY_DIR_PATTERN,
         urls=tree.urls("{qdir}"), status=tree.status("{qdir}"), links=tree.links("{qdir}"),
         videos=tree.query_videos("{qdir}"),

@@ -8,7 +8,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from tiktok_research.config import ConfigError, job_config, validate
-from tiktok_research.files import atomic_write_json
+from tiktok_research.files import atomic_write_json, set_aside_unreadable
 from tiktok_research.paths import OutputTree
 from tiktok_research.queries import (
     QUERY_DIR_PATTERN,
@@ -17,6 +17,7 @@ from tiktok_research.queries import (
     select_queries,
 )
 from tiktok_research.accounting.summarise import due_again
+from tiktok_research.publish.destination import destination_key
 from tiktok_research.records import utc_now
 from tiktok_research.runtime.run import clear_stale_locks, mark_run
 
@@ -37,6 +38,7 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 20)
 
 TREE = OutputTree(config["output_dir"])
+DESTINATION = destination_key(config)  # the storage and database this run publishes to
 DUE = {}  # video id → when it was due: videos unavailable for now, tried again (retry_note)
 if workflow.is_main_process:
     clear_stale_locks()
@@ -185,10 +187,23 @@ def all_targets(wildcards):
         return [TREE.urls(query.dirname) for query in QUERIES]
     summaries = [path(query.dirname) for query in QUERIES
                  for path in (TREE.status, TREE.links, TREE.query_videos)]
+    summaries += [TREE.destination_note(query.dirname, DESTINATION) for query in QUERIES]
     # A note that a video is tried again is a target too: a new input of a job whose outputs
     # are there would not make it run again otherwise (mtime rerun triggers).
     notes = [TREE.retry_note(video_id, due) for video_id, due in DUE.items()]
     return [*summaries, *notes, TREE.progress()]
+
+
+def keep_unreadable_failures():
+    """failures.json is only written (from the run's records), but a researcher may have edited
+    it: one that cannot be read is kept under another name, and the run says so. (`onstart`:
+    a run with jobs to do, never a dry run.)"""
+    if workflow.storage_registry.default_storage_provider is not None:
+        return
+    aside = set_aside_unreadable(TREE.failures())
+    if aside is not None:
+        print(f"tiktok-research: {TREE.failures()} could not be read; it is kept as {aside}, "
+              "and a new one is written from the run's failure records", file=sys.stderr)
 
 
 def summarise_failed_run():

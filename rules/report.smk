@@ -1,5 +1,8 @@
 # The run's accounting. A query is summarised once every video it found has its receipt; the
-# run summary covers every query of the list that has a summary.
+# run summary covers every query of the list that has a summary. The summary's last output is
+# named by the run's destination (storage and database): after a switch of either it is
+# missing, and the summary runs again, publishing the query's finished videos there too
+# (copied from where their receipts say, not processed again).
 rule summarise_query:
     input:
         urls=TREE.urls("{qdir}"),
@@ -8,6 +11,7 @@ rule summarise_query:
         status=TREE.status("{qdir}"),
         links=TREE.links("{qdir}"),
         videos=TREE.query_videos("{qdir}"),
+        destination=TREE.destination_note("{qdir}", DESTINATION),
     params:
         query=query_of,
     log:

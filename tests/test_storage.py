@@ -154,3 +154,21 @@ def test_gcs_429_is_a_retryable_error_left_to_the_caller(gcs_proxy, sample):
     assert [seen.status for seen in gcs_proxy.uploads()] == [429]  # the client did not retry
     assert storage.upload(sample, "videos/1/audio.mp3").md5 == md5_b64(sample.read_bytes())
     assert [seen.status for seen in gcs_proxy.uploads("videos/1/audio.mp3")] == [429, 200]
+
+
+def test_objects_come_back_as_stored_from_both_backends(gcs_env, gcs_emulator, tmp_path,
+                                                        sample):
+    """A new destination copies a finished video's objects from the old one (issue 14, 11):
+    each backend gives back the bytes it stored, and a missing object is a final error."""
+    from tiktok_research.errors import StorageError
+    from tiktok_research.publish.storage import file_md5
+
+    for storage in (LocalStorage(tmp_path / "bucket"), open_storage({"storage": {
+            "backend": "gcs"}})):
+        stored = storage.upload(sample, "videos/5/audio.mp3")
+        copy = tmp_path / f"copy-{storage.name}"
+        storage.download("videos/5/audio.mp3", copy)
+        assert copy.read_bytes() == sample.read_bytes() and file_md5(copy) == stored.md5
+        with pytest.raises(StorageError, match="not there any more") as raised:
+            storage.download("videos/5/none.mp3", tmp_path / "none")
+        assert not raised.value.retryable

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,3 +72,20 @@ def read_json(path: Path | str, default: Any = None) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return default
+
+
+def set_aside_unreadable(path: Path | str) -> Path | None:
+    """A JSON file that cannot be parsed (truncated, hand-edited) moved aside as
+    `<name>.unreadable-<UTC time>`, so that what is in it is kept; its new path, or None when
+    it parses or is not there."""
+    path = Path(path)
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return None
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}")
+        os.replace(path, aside)
+        return aside

@@ -57,6 +57,10 @@ class OutputTree:
         return "/".join((self.root.rstrip("/"), *parts))
 
     # --- per query ---
+    def destination_note(self, qdir: str, key: str) -> str:
+        """What the query's summary copied to the destination `key` (`publish/republish.py`)."""
+        return self._join("queries", qdir, f"published-{key}.json")
+
     def query_dir(self, qdir: str) -> str:
         return self._join("queries", qdir)
 

@@ -23,6 +23,7 @@ from tiktok_research.database import LINKS_TABLE, open_database
 from tiktok_research.files import atomic_write_json, read_json
 from tiktok_research.paths import OutputTree
 from tiktok_research.publish.publish import publish_links
+from tiktok_research.publish.republish import publish_to_destination
 from tiktok_research.queries import Query
 from tiktok_research.records import one_line, utc_now
 from tiktok_research.registry import Job, Task
@@ -67,12 +68,18 @@ def run_summarise_query(job: Job) -> dict[str, Any]:
     if not isinstance(entries, list):
         raise ValueError(f"{job.inputs['urls']} is not a JSON list")
     receipts = receipts_by_video(list(job.inputs.get("receipts") or []))
+    note = publish_to_destination(job.config, receipts)
+    if note["copied"]:
+        log.info("query %r: %d finished video(s) published before to another destination are "
+                 "now published to this run's (%s, %s database) too, without processing them "
+                 "again", query.text, len(note["copied"]), note["destination"]["storage"]["where"],
+                 note["destination"]["database"]["backend"])
     status = query_status(query, entries, receipts, [])
     videos = query_videos(query, entries, receipts)
     published = [{"video_id": video_id, "position": video["position"],
                   "gcs_prefix": video["gcs_prefix"]}
                  for video_id, video in videos["videos"].items()
-                 if video["outcome"] == "published"]
+                 if video["outcome"] == "published" and video_id not in note["missing"]]
     rows = [{"query_index": query.index, "query": query.text, "video_id": item["video_id"],
              "position": item["position"]} for item in published]
     if rows:
@@ -85,6 +92,8 @@ def run_summarise_query(job: Job) -> dict[str, Any]:
     atomic_write_json(job.outputs["videos"], videos)
     atomic_write_json(job.outputs["links"], links)
     atomic_write_json(job.outputs["status"], status)
+    if "destination" in job.outputs:
+        atomic_write_json(job.outputs["destination"], note)
     log.info("query %r: %s, %d of %d videos published", query.text, status["status"],
              len(published), len(entries))
     return status

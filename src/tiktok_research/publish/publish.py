@@ -26,6 +26,7 @@ from tiktok_research.database import LINKS_TABLE, VIDEOS_TABLE, Database, open_d
 from tiktok_research.errors import PipelineError
 from tiktok_research.files import read_json
 from tiktok_research.paths import VIDEO_FILES, object_key
+from tiktok_research.publish.destination import destination
 from tiktok_research.publish.rows import pick_frames, video_row
 from tiktok_research.publish.storage import Storage, StoredObject, open_storage
 from tiktok_research.records import utc_now
@@ -131,6 +132,7 @@ def publish_video(video_id: str, files: PublishedFiles, config: dict[str, Any]) 
     log.info("published video %s: %d objects, %d of %d frames, row in %s", video_id,
              len(stored), frame_count, frames_available, database.name)
     return {
+        "destination": destination(config),
         "storage": {"backend": storage.name, "prefix": row["gcs_prefix"]},
         "objects": [obj.as_dict() for obj in stored],
         "frames": {"available": frames_available, "published": frame_count},

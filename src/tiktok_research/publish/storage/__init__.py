@@ -43,6 +43,15 @@ class Storage(Protocol):
         """Upload one file to `key`, verify the stored checksum, return what was stored."""
         ...
 
+    def stored_md5(self, key: str) -> str | None:
+        """The md5 (base64) of the object `key`, or None when there is none."""
+        ...
+
+    def download(self, key: str, local_path: Path) -> None:
+        """Copy the object `key` to `local_path` (publishing to another destination copies a
+        finished video's objects from where its receipt says they are)."""
+        ...
+
 
 def file_md5(path: Path) -> str:
     """The base64 MD5 of a file, in the form GCS reports it (`md5Hash`)."""

@@ -9,7 +9,9 @@ left to the caller (publish), so the client's own retry is switched off.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +60,11 @@ class GcsStorage:
 
     def upload(self, local_path: Path, key: str) -> StoredObject:
         blob = self.bucket.blob(key)
-        try:
+        with storage_errors(f"upload of {key}"):
             blob.upload_from_filename(str(local_path), checksum="md5", retry=None,
                                       timeout=UPLOAD_TIMEOUT_SECONDS)
             if blob.md5_hash is None:
                 blob.reload(retry=None, timeout=UPLOAD_TIMEOUT_SECONDS)
-        except RETRYABLE_CLIENT_ERRORS as error:
-            raise StorageError(f"upload of {key} failed: {error}") from error
-        except api_exceptions.ClientError as error:
-            raise StorageError(f"upload of {key} failed: {error}", retryable=False) from error
-        except Exception as error:  # network errors, 5xx, resumable-media errors: transient
-            raise StorageError(f"upload of {key} failed: {type(error).__name__}: {error}") \
-                from error
         expected_md5 = file_md5(local_path)
         if blob.md5_hash != expected_md5:
             raise ChecksumMismatch(f"{key}: storage md5Hash {blob.md5_hash} != local "
@@ -80,6 +75,39 @@ class GcsStorage:
                             size=int(blob.size if blob.size is not None else
                                      local_path.stat().st_size),
                             md5=blob.md5_hash, crc32c=blob.crc32c)
+
+
+    def stored_md5(self, key: str) -> str | None:
+        with storage_errors(f"check of {key}"):
+            blob = self.bucket.get_blob(key, retry=None, timeout=UPLOAD_TIMEOUT_SECONDS)
+        return blob.md5_hash if blob is not None else None
+
+    def download(self, key: str, local_path: Path) -> None:
+        with storage_errors(f"download of {key}"):
+            try:
+                self.bucket.blob(key).download_to_filename(str(local_path), retry=None,
+                                                           timeout=UPLOAD_TIMEOUT_SECONDS)
+            except api_exceptions.NotFound:
+                missing = True
+            else:
+                missing = False
+        if missing:
+            raise StorageError(f"gs://{self.bucket_name}/{key} is not there any more",
+                               retryable=False)
+
+
+@contextlib.contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """The client's errors as StorageError: a 429 and anything not a 4xx (network errors, 5xx,
+    resumable-media errors) may pass; every other 4xx is final."""
+    try:
+        yield
+    except RETRYABLE_CLIENT_ERRORS as error:
+        raise StorageError(f"{what} failed: {error}") from error
+    except api_exceptions.ClientError as error:
+        raise StorageError(f"{what} failed: {error}", retryable=False) from error
+    except Exception as error:
+        raise StorageError(f"{what} failed: {type(error).__name__}: {error}") from error
 
 
 def _make_client() -> storage.Client:
