@@ -10,7 +10,7 @@ the mutation), then the overall figure, and exits non-zero when fewer than 85% a
 overall or any module is below 75%. A mutant whose tests time out counts as killed; one that
 no test reaches counts as a survivor.
 
-    python benchmark/mutation.py                        # every module (about 75 min on 2 cores)
+    python benchmark/mutation.py                        # every module (about 28 min on 2 cores)
     python benchmark/mutation.py --module validation    # one module, to iterate on its tests
     python benchmark/mutation.py --report-only          # print the last run's table again
 """
@@ -29,11 +29,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout under test
+sys.path.insert(0, str(ROOT / "tests"))
+from support.postgres import RUNNING_SERVER_PORT, PostgresServer, find_pg_bin  # noqa: E402
+
 PACKAGE = "src/tiktok_research"
 
 # Each promise-holding module: the files mutated (first match wins, so storage comes before
@@ -60,6 +64,12 @@ TESTS = [
     "tests/test_storage.py",
     "tests/test_validate.py",
     "tests/test_job.py::test_the_job_config_leaves_out_the_query_selection_and_is_named_by_its_content",
+    # issue 14's odd replies and secrets, in the modules above (the rest of that file runs
+    # workflows or browsers)
+    "tests/test_hostile_input.py::test_no_form_of_database_url_leaks_its_password",
+    "tests/test_hostile_input.py::test_an_odd_serper_reply_is_a_recorded_search_failure",
+    "tests/test_hostile_input.py::test_a_broken_failures_json_is_written_anew_from_the_records",
+    "tests/test_hostile_input.py::test_a_receipts_destination_never_holds_the_database_password",
 ]
 # Left out: the rest of tests/test_job.py runs the job CLI in subprocesses, which cannot report
 # to mutmut's coverage pass (they fail there); and this test, 22 s of eight concurrent
@@ -126,6 +136,9 @@ def write_mutmut_config(scratch: Path, modules: list[str]) -> None:
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
         "pytest_add_cli_args_test_selection": selection,
         "use_git_change_detection": False,
+        # A mutant that makes a call hang is killed after 5x its tests' time (+5 s), not 15x
+        # (+15 s): 5x is still far above what two mutants at once cost each other here.
+        "timeout_multiplier": 5.0,
     }
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}"
                                      for key, value in settings.items()]
@@ -142,7 +155,27 @@ def run_mutmut(scratch: Path, max_children: int) -> int:
     mutated_src.mkdir(parents=True, exist_ok=True)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(mutated_src), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
-    return subprocess.run(command, cwd=scratch, env=env).returncode
+    with shared_postgres() as port:
+        # Every mutant is a pytest session of its own: one server for the whole run spares
+        # each database mutant an initdb and a server start.
+        if port is not None:
+            env[RUNNING_SERVER_PORT] = str(port)
+        return subprocess.run(command, cwd=scratch, env=env).returncode
+
+
+@contextlib.contextmanager
+def shared_postgres() -> Iterator[int | None]:
+    """A PostgreSQL server for the run, as the tests start one (None when none is installed:
+    the database tests then start and fail as they would in the suite)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        yield None
+        return
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server.port
+    finally:
+        server.stop()
 
 
 def function_name(mutant: str) -> tuple[str, str | None]:

@@ -81,3 +81,11 @@ def test_a_login_redirect_is_known_by_its_last_path_segment(url, login) -> None:
 
     assert (blocked_reason("<html></html>", url) == "login") is login
     assert (parse_page("<html></html>", "1", final_url=url).reason == "login") is login
+
+
+def test_a_nested_config_section_is_one_flow_mapping_on_one_line() -> None:
+    """Snakemake takes one `key=value` per argument: a section with sections inside stays one
+    YAML flow mapping (block style would put them on lines of their own)."""
+    [argument] = config_arguments({"process": {"timeouts": {"transcribe_audio": 60},
+                                               "engines": ["local"]}})
+    assert argument == "process={engines: [local], timeouts: {transcribe_audio: 60}}"

@@ -511,6 +511,28 @@ def test_candidates_leave_out_sources_on_hosts_not_allowed():
     assert len(candidates(item)) == 5  # without hosts: every source
 
 
+def test_a_source_left_out_is_logged_with_its_kind_and_host(caplog, monkeypatch):
+    import logging
+
+    from tiktok_research.download.item import SourceHosts, candidates
+
+    monkeypatch.setattr(logging.getLogger("tiktok_research"), "propagate", True)
+    long_host = "a" * 120 + ".example"  # page data is the attacker's: the log takes 100
+    item = {"video": {"playAddr": "https://evil.example:8443/play.mp4?token=secret",
+                      "downloadAddr": f"https://{long_host}/d.mp4"}}
+    with caplog.at_level(logging.WARNING, logger="tiktok_research"):
+        assert candidates(item, hosts=SourceHosts()) == []
+    assert [record.getMessage() for record in caplog.records] == [
+        "play_addr source on a host outside tiktok.cdn_hosts skipped: evil.example:8443",
+        f"download_addr source on a host outside tiktok.cdn_hosts skipped: {long_host[:100]}"]
+
+
+def test_a_local_site_is_allowed_whatever_the_case_of_its_host():
+    from tiktok_research.download.item import SourceHosts
+
+    assert SourceHosts(plain=("localhost:8000",)).allows("http://LocalHost:8000/v.mp4")
+
+
 @pytest.mark.parametrize(("value", "number", "integer"), [
     ("12100", 12100, 12100), ("12.5", 12.5, 12), (7.0, 7, 7), (-3, -3, -3),
     (float("nan"), None, None), (float("inf"), None, None), ("1e999", None, None),

@@ -16,16 +16,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support.processed import make_processed_video, publish_inputs, write_query
+from support.processed import make_config, make_processed_video, publish, write_query
 
 from tiktok_research.accounting.summarise import run_summarise_query
-from tiktok_research.config import SECRET_NAMES, bundled_whisper_model, load
+from tiktok_research.config import SECRET_NAMES, bundled_whisper_model
 from tiktok_research.database import schema_sql
 from tiktok_research.database.sqlite import SqliteDatabase
 from tiktok_research.errors import DatabaseError, MissingSecret, StorageError
 from tiktok_research.fakeweb import postgrest
 from tiktok_research.files import atomic_write_json
-from tiktok_research.publish.publish import PublishedFiles, publish_video
 from tiktok_research.publish.rows import ocr_text, pick_frames
 from tiktok_research.publish.storage import file_md5
 from tiktok_research.registry import Job, Services, load_task
@@ -43,26 +42,6 @@ def no_secrets(monkeypatch, tmp_path):
     for name in SECRET_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-
-
-def make_config(out: Path, **overrides) -> dict:
-    settings = {"output_dir": str(out), "storage": {"local_dir": str(out / "bucket")},
-                "database": {"sqlite_path": str(out / "research.sqlite")},
-                "publish": {"backoff_seconds": 0.01}}
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            settings.setdefault(key, {}).update(value)
-        else:
-            settings[key] = value
-    return load(settings)
-
-
-def publish(out: Path, config: dict, video_id: str = VIDEO) -> dict:
-    inputs = {name: Path(path) for name, path in
-              publish_inputs(out, video_id, config["include_video"]).items()}
-    files = PublishedFiles(inputs["meta"], inputs["transcript"], inputs["timestamps"],
-                           inputs["ocr"], inputs["audio"], inputs["frames"], inputs.get("video"))
-    return publish_video(video_id, files, config)
 
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -95,7 +74,7 @@ def test_ocr_text_is_in_time_order():
 def test_defaults_publish_without_any_secret(tmp_path, no_secrets):
     out = tmp_path / "output"
     folder = make_processed_video(out, VIDEO, frames=4)
-    receipt = publish(out, make_config(out))
+    receipt = publish(out, make_config(out), VIDEO)
 
     bucket = out / "bucket" / "videos" / VIDEO
     names = sorted(str(p.relative_to(bucket)) for p in bucket.rglob("*") if p.is_file())
@@ -127,13 +106,13 @@ def test_defaults_publish_without_any_secret(tmp_path, no_secrets):
 def test_frames_capped_and_video_only_with_include_video(tmp_path, no_secrets):
     out = tmp_path / "output"
     make_processed_video(out, VIDEO, frames=30)
-    receipt = publish(out, make_config(out, max_frames=7))
+    receipt = publish(out, make_config(out, max_frames=7), VIDEO)
     keys = [obj["key"] for obj in receipt["objects"]]
     assert sum("/frames/" in key for key in keys) == 7 == receipt["frames"]["published"]
     assert f"videos/{VIDEO}/frames/001_t0.0s.jpg" in keys
     assert f"videos/{VIDEO}/video.mp4" not in keys
 
-    with_video = publish(out, make_config(out, max_frames=7, include_video=True))
+    with_video = publish(out, make_config(out, max_frames=7, include_video=True), VIDEO)
     assert f"videos/{VIDEO}/video.mp4" in [obj["key"] for obj in with_video["objects"]]
 
 
@@ -141,7 +120,7 @@ def test_missing_database_url_fails_at_once_naming_it(tmp_path, no_secrets):
     out = tmp_path / "output"
     make_processed_video(out, VIDEO)
     with pytest.raises(MissingSecret, match="DATABASE_URL"):
-        publish(out, make_config(out, database={"backend": "postgres"}))
+        publish(out, make_config(out, database={"backend": "postgres"}), VIDEO)
     assert not (out / "bucket").exists()
 
 
@@ -151,7 +130,7 @@ def test_database_password_never_reaches_failures(tmp_path, no_secrets, monkeypa
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2secret@127.0.0.1:1/db")
     config = make_config(out, database={"backend": "postgres"})
     with pytest.raises(DatabaseError) as raised:
-        publish(out, config)
+        publish(out, config, VIDEO)
     job = Job(task="process", key=VIDEO, config=config, context={"video_id": VIDEO})
     record = job.record(raised.value)
     assert record["type"] == "upload"
@@ -187,7 +166,7 @@ def test_a_database_that_hangs_up_is_tried_three_times(tmp_path, no_secrets, mon
     monkeypatch.setenv("DATABASE_URL",
                        f"postgresql://u:p@127.0.0.1:{hanging_up_server['port']}/db")
     with pytest.raises(DatabaseError, match="closed the connection") as raised:
-        publish(out, make_config(out, database={"backend": "postgres"}))
+        publish(out, make_config(out, database={"backend": "postgres"}), VIDEO)
     assert raised.value.retryable
     assert hanging_up_server["connections"] == 3
     assert not (out / "bucket").exists()  # the connection comes before any upload
@@ -200,13 +179,13 @@ def test_gcs_and_postgres(tmp_path, no_secrets, gcs_env, gcs_emulator, postgres_
     out = tmp_path / "output"
     folder = make_processed_video(out, VIDEO, frames=3)
     config = make_config(out, storage={"backend": "gcs"}, database={"backend": "postgres"})
-    receipt = publish(out, config)
+    receipt = publish(out, config, VIDEO)
     objects = gcs_emulator.objects()
     assert sorted(objects) == sorted(obj["key"] for obj in receipt["objects"])
     for key, blob in objects.items():
         assert blob.md5_hash == file_md5(folder / key.removeprefix(f"videos/{VIDEO}/"))
     assert all(obj["uri"] == f"gs://{BUCKET}/{obj['key']}" for obj in receipt["objects"])
-    publish(out, config)  # publishing again is idempotent
+    publish(out, config, VIDEO)  # publishing again is idempotent
     with psycopg.connect(postgres_dsn) as connection:
         rows = connection.execute("SELECT video_id, gcs_prefix, frame_count FROM videos").fetchall()
     assert rows == [(VIDEO, f"gs://{BUCKET}/videos/{VIDEO}/", 3)]
@@ -217,7 +196,7 @@ def test_a_429_from_gcs_is_retried_and_the_upload_lands(tmp_path, no_secrets, gc
     out = tmp_path / "output"
     make_processed_video(out, VIDEO, frames=2)
     gcs_proxy.fail_uploads(429, times=1)
-    receipt = publish(out, make_config(out, storage={"backend": "gcs"}))
+    receipt = publish(out, make_config(out, storage={"backend": "gcs"}), VIDEO)
     first = f"videos/{VIDEO}/metadata.json"
     assert [seen.status for seen in gcs_proxy.uploads(first)] == [429, 200]
     assert len(gcs_proxy.uploads()) == len(receipt["objects"]) + 1  # the one retry, no other
@@ -346,7 +325,7 @@ def test_supabase_503_is_retried(tmp_path, no_secrets, fake_web, postgres_dsn,
     out = tmp_path / "output"
     make_processed_video(out, VIDEO)
     fake_web.fail("supabase", 503, times=2)
-    receipt = publish(out, make_config(out, database={"backend": "supabase"}))
+    receipt = publish(out, make_config(out, database={"backend": "supabase"}), VIDEO)
     assert receipt["database"]["backend"] == "supabase"
     assert len([r for r in fake_web.requests_to("supabase") if r.path == "/rest/v1/videos"]) == 3
     with psycopg.connect(postgres_dsn) as connection:
@@ -359,7 +338,7 @@ def test_a_query_summary_links_its_published_videos(tmp_path, no_secrets):
     folder = write_query(out, 3, "tokyo ramen", ["111", VIDEO])
     config = make_config(out)
     make_processed_video(out, VIDEO)
-    publish(out, config)  # the row the link refers to
+    publish(out, config, VIDEO)  # the row the link refers to
     receipts = {VIDEO: {"video_id": VIDEO, "outcome": "published",
                         "storage": {"prefix": "file:///b/"}},
                 "111": {"video_id": "111", "outcome": "unavailable", "reason": "private_post"}}
@@ -380,3 +359,42 @@ def test_a_query_summary_links_its_published_videos(tmp_path, no_secrets):
     with sqlite3.connect(out / "research.sqlite") as connection:
         assert connection.execute("SELECT * FROM query_videos").fetchall() == [
             (3, "tokyo ramen", VIDEO, 2)]
+
+
+# --- a new destination (issue 14, item 11) ------------------------------------------------------
+def test_a_new_destination_copies_once_and_a_lost_old_one_is_listed_not_fatal(tmp_path,
+                                                                             no_secrets):
+    """Published to `a`, then the config names `b`: the video is copied there (objects and
+    row). Asked again, nothing is copied, even with `a` gone (`b` holds every object with the
+    receipt's md5). With `a` gone and `c` empty, the video is listed as missing and the
+    summary goes on."""
+    import shutil
+
+    from tiktok_research.publish.republish import publish_to_destination
+
+    out = tmp_path / "output"
+    make_processed_video(out, VIDEO, frames=2)
+    receipt = publish(out, make_config(out, storage={"local_dir": str(tmp_path / "a")}), VIDEO)
+    assert receipt["destination"]["storage"]["where"] == str(tmp_path / "a")
+
+    def to(name: str) -> dict:
+        config = make_config(out, storage={"local_dir": str(tmp_path / name)},
+                             database={"sqlite_path": str(tmp_path / f"{name}.sqlite")})
+        return publish_to_destination(config, {VIDEO: receipt, "7000000000000000099": None})
+
+    first = to("b")
+    assert first["copied"] == {VIDEO: {"objects": len(receipt["objects"]), "database": "sqlite",
+                                       "prefix": (tmp_path / "b" / "videos" / VIDEO).resolve()
+                                       .as_uri() + "/"}}
+    for item in receipt["objects"]:
+        assert file_md5(tmp_path / "b" / item["key"]) == item["md5"]
+    with sqlite3.connect(tmp_path / "b.sqlite") as connection:
+        assert connection.execute("SELECT video_id FROM videos").fetchall() == [(VIDEO,)]
+    shutil.rmtree(tmp_path / "a")
+    assert to("b")["copied"][VIDEO]["objects"] == 0
+    lost = to("c")
+    assert lost["copied"] == {} and list(lost["missing"]) == [VIDEO]
+    assert "not there any more" in lost["missing"][VIDEO]
+    unknown = publish_to_destination(make_config(out), {VIDEO: {
+        key: value for key, value in receipt.items() if key != "destination"}})
+    assert unknown["no_destination_in_receipt"] == [VIDEO] and unknown["copied"] == {}

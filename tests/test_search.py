@@ -21,13 +21,13 @@ HOSTS = ["tiktok.com", "www.tiktok.com", "m.tiktok.com"]
 
 
 def client_for(web, key="test-key", attempts=4):
-    return SerperClient(key, web.base_url, attempts=attempts, backoff_seconds=0.01)
+    return SerperClient(key, web.base_url, attempts=attempts, backoff_seconds=0.01, timeout=10)
 
 
 def test_paging_until_max_results(fake_web):
     with client_for(fake_web) as client:
         links = search_videos(client, "tokyo ramen spots", [fake_web.host], max_results=3,
-                              page_size=2)
+                              page_size=2, max_pages=5)
     assert len(links) == 3
     assert len({link.video_id for link in links}) == 3
     assert all(link.url.startswith(f"http://{fake_web.host}/@") for link in links)
@@ -41,14 +41,16 @@ def test_paging_until_max_results(fake_web):
 
 def test_results_run_out(fake_web):
     with client_for(fake_web) as client:
-        links = search_videos(client, "tokyo ramen spots", [fake_web.host], max_results=50)
+        links = search_videos(client, "tokyo ramen spots", [fake_web.host], max_results=50,
+                              page_size=10, max_pages=5)
     assert 0 < len(links) < 50
 
 
 def test_two_429_then_success(fake_web):
     fake_web.fail("serper", 429, times=2)
     with client_for(fake_web) as client:
-        links = search_videos(client, "lisbon hidden gems", [fake_web.host], max_results=3)
+        links = search_videos(client, "lisbon hidden gems", [fake_web.host], max_results=3,
+                              page_size=10, max_pages=5)
         assert client.requests_made == 3
     assert links
 
@@ -56,7 +58,8 @@ def test_two_429_then_success(fake_web):
 def test_403_is_not_retried_and_names_the_key(fake_web):
     with client_for(fake_web, key="invalid") as client:
         with pytest.raises(SearchAuthError, match="SERPER_API_KEY") as caught:
-            search_videos(client, "x", [fake_web.host], max_results=3)
+            search_videos(client, "x", [fake_web.host], max_results=3,
+                          page_size=10, max_pages=5)
         assert client.requests_made == 1
     assert "403" in str(caught.value)
 
@@ -65,7 +68,8 @@ def test_no_credits_is_clear(fake_web):
     fake_web.state["serper_credits"] = 0
     with client_for(fake_web) as client:
         with pytest.raises(SearchAuthError, match="no credits") as caught:
-            search_videos(client, "x", [fake_web.host], max_results=3)
+            search_videos(client, "x", [fake_web.host], max_results=3,
+                          page_size=10, max_pages=5)
         assert client.requests_made == 1
     assert "Not enough credits" in str(caught.value)
 
@@ -74,7 +78,8 @@ def test_500_until_retries_run_out(fake_web):
     fake_web.fail("serper", 500, times=None)
     with client_for(fake_web, attempts=4) as client:
         with pytest.raises(SearchError, match="gave up after 4 attempts"):
-            search_videos(client, "x", [fake_web.host], max_results=3)
+            search_videos(client, "x", [fake_web.host], max_results=3,
+                          page_size=10, max_pages=5)
         assert client.requests_made == 4
 
 
@@ -97,7 +102,7 @@ def recorded_waits(monkeypatch):
 
 def test_client_defaults_are_four_attempts_2_4_8_seconds_apart(fake_web, recorded_waits):
     fake_web.fail("serper", 429, times=None)
-    with SerperClient("k", fake_web.base_url) as client:
+    with SerperClient("k", fake_web.base_url, timeout=10) as client:
         with pytest.raises(SearchError, match="gave up after 4 attempts"):
             client.search_page("x", 10, 1)
         assert client.requests_made == 4
@@ -125,9 +130,11 @@ def test_stage_retries_with_the_default_config(fake_web, tmp_path, monkeypatch,
 
 
 def test_network_error_is_retried():
-    client = SerperClient("k", "http://127.0.0.1:9", attempts=2, backoff_seconds=0.01)
+    client = SerperClient("k", "http://127.0.0.1:9", attempts=2, backoff_seconds=0.01,
+                          timeout=10)
     with client, pytest.raises(SearchError, match="network error"):
-        search_videos(client, "x", HOSTS, max_results=3)
+        search_videos(client, "x", HOSTS, max_results=3,
+                      page_size=10, max_pages=5)
     assert client.requests_made == 2
 
 

@@ -28,7 +28,8 @@ def playable(web: FakeWeb):
 
 
 def resolver_for(web: FakeWeb, **kwargs) -> ShortLinkResolver:
-    return ShortLinkResolver([web.host, web.second_host], [web.second_host], **kwargs)
+    return ShortLinkResolver([web.host, web.second_host], [web.second_host],
+                             **{"timeout": 10, **kwargs})
 
 
 def expected(web: FakeWeb, video) -> ItemLink:
@@ -140,7 +141,8 @@ def test_vm_links_through_the_fake_as_a_proxy(web, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", web.base_url)
     video = playable(web)
     code = shortlinks.short_code(video.video_id, "vm")
-    with ShortLinkResolver([web.host], ["vm.tiktok.com", "vt.tiktok.com"]) as resolver:
+    with ShortLinkResolver([web.host], ["vm.tiktok.com", "vt.tiktok.com"],
+                           timeout=10) as resolver:
         resolved = resolver.resolve(ShortLink(f"http://vm.tiktok.com/{code}/"))
     assert resolved == expected(web, video)
     [request] = web.requests_to("shortlinks")

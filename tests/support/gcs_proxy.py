@@ -53,7 +53,8 @@ class GcsProxy:
         self._lock = threading.Lock()
         self._client = httpx.Client(base_url=upstream, timeout=30)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def host(self) -> str:

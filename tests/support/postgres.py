@@ -5,6 +5,10 @@ PostgreSQL refuses to run as root, so initdb/pg_ctl run as the `postgres` system
 unix socket in that directory, trusts local connections, and is stopped at the end.
 Each test gets its own fresh database (`postgres_dsn`).
 
+With `TIKTOK_RESEARCH_TEST_POSTGRES_PORT` set, the session uses the server already listening
+on that local port (trusting `postgres`) instead of starting one: `make mutation` starts one
+server for its whole run, where every mutant is a pytest session of its own.
+
 The server is whichever version is installed: Debian's unversioned `postgresql` package pulls
 in the release's default major version, so no version number is written down here.
 """
@@ -25,6 +29,7 @@ import pytest
 
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 SERVER_TOOLS = ("initdb", "pg_ctl")
+RUNNING_SERVER_PORT = "TIKTOK_RESEARCH_TEST_POSTGRES_PORT"
 
 
 def _has_server_tools(directory: Path) -> bool:
@@ -88,7 +93,16 @@ class PostgresServer:
                        check=True, capture_output=True)
         return self
 
+    @classmethod
+    def running_at(cls, port: int) -> PostgresServer:
+        """A server someone else started and stops (`TIKTOK_RESEARCH_TEST_POSTGRES_PORT`)."""
+        server = cls.__new__(cls)
+        server.bin_dir, server.root, server.data, server.port = None, None, None, port
+        return server
+
     def stop(self) -> None:
+        if self.data is None:
+            return
         subprocess.run(_as_postgres(self.tool("pg_ctl"), "-D", str(self.data), "-m", "fast",
                                     "-w", "stop"), capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -105,6 +119,9 @@ class PostgresServer:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
+    if port := os.environ.get(RUNNING_SERVER_PORT):
+        yield PostgresServer.running_at(int(port))
+        return
     bin_dir = find_pg_bin()
     if bin_dir is None:
         # Under CI the conftest hook turns this skip into a failure: the server is required.

@@ -18,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tiktok_research.config import load
+from tiktok_research.publish.publish import PublishedFiles, publish_video
 from tiktok_research.queries import query_dir_name
 
 
@@ -106,3 +108,24 @@ def write_query(output_dir: Path, index: int, query: str, video_ids: list[str]) 
     return folder
 
 
+def make_config(out: Path, **overrides) -> dict:
+    """A config publishing `out`'s videos to `out/bucket` and `out/research.sqlite`, quickly
+    retried; each section of `overrides` updates its section."""
+    settings = {"output_dir": str(out), "storage": {"local_dir": str(out / "bucket")},
+                "database": {"sqlite_path": str(out / "research.sqlite")},
+                "publish": {"backoff_seconds": 0.01}}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            settings.setdefault(key, {}).update(value)
+        else:
+            settings[key] = value
+    return load(settings)
+
+
+def publish(out: Path, config: dict, video_id: str) -> dict:
+    """Publish the processed video `video_id` of `out` (made by `make_processed_video`)."""
+    inputs = {name: Path(path) for name, path in
+              publish_inputs(out, video_id, config["include_video"]).items()}
+    files = PublishedFiles(inputs["meta"], inputs["transcript"], inputs["timestamps"],
+                           inputs["ocr"], inputs["audio"], inputs["frames"], inputs.get("video"))
+    return publish_video(video_id, files, config)

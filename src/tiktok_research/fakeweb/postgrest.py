@@ -107,7 +107,12 @@ MAX_ROWS = 1000
 
 def _select(connection: psycopg.Connection, request: Request, schema: str, table: str,
             columns: list[str]) -> Response:
-    """`select=*` with PostgREST's `order=col.asc|desc[,...]`, `limit` and `offset`."""
+    """`select=*` or `select=col,...` with PostgREST's `order=col.asc|desc[,...]`, `limit` and
+    `offset`; an unknown column is PostgreSQL's 42703, as PostgREST passes it on."""
+    chosen = [name.strip() for name in request.query.get("select", "*").split(",")]
+    for name in chosen:
+        if name != "*" and name not in columns:
+            return _error(400, "42703", f"column {table}.{name} does not exist")
     order = []
     for part in filter(None, request.query.get("order", "").split(",")):
         name, _, direction = part.partition(".")
@@ -120,7 +125,10 @@ def _select(connection: psycopg.Connection, request: Request, schema: str, table
         offset = int(request.query.get("offset") or 0)
     except ValueError:
         return _error(400, "PGRST100", "failed to parse limit or offset")
-    query = sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    picked = (sql.SQL("*") if "*" in chosen else
+              sql.SQL(", ").join(sql.Identifier(name) for name in chosen))
+    query = sql.SQL("SELECT {} FROM {}.{}").format(picked, sql.Identifier(schema),
+                                                   sql.Identifier(table))
     if order:
         query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
     # Supabase's API answers at most MAX_ROWS rows per request (its `db-max-rows`), whatever the

@@ -36,20 +36,20 @@ class SerperClient:
     def __init__(
         self,
         api_key: str,
-        base_url: str = "https://google.serper.dev",
+        base_url: str,
         *,
         gl: str = "us",
         hl: str = "en",
         attempts: int = 4,
         backoff_seconds: float = 2.0,
-        timeout: float = 30.0,
+        timeout: float,
     ) -> None:
         self.gl, self.hl = gl, hl
         self.attempts, self.backoff_seconds = attempts, backoff_seconds
         self.requests_made = 0
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"X-API-KEY": api_key, "Content-Type": "application/json"},
+            base_url=base_url,  # httpx joins "/videos" onto it with or without a final "/"
+            headers={"X-API-KEY": api_key},  # and a JSON body's Content-Type
             timeout=timeout,
         )
 
@@ -103,9 +103,7 @@ class SerperClient:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableSearchError),
             stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential(
-                multiplier=self.backoff_seconds, min=self.backoff_seconds
-            ),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds),  # b, 2b, 4b
             reraise=True,
         )
         try:
@@ -120,9 +118,9 @@ def search_videos(
     query: str,
     hosts: Hosts,
     max_results: int,
-    page_size: int = 10,
-    max_pages: int = 5,
     *,
+    page_size: int,
+    max_pages: int,
     short_hosts: Hosts = (),
     resolve: Resolve | None = None,
 ) -> list[VideoLink]:

@@ -33,7 +33,7 @@ class Unresolved(Exception):
 class ShortLinkResolver:
     """Resolves short links to `ItemLink`s (None: dropped); each distinct link once."""
 
-    def __init__(self, hosts: Hosts, short_hosts: Hosts, *, timeout: float = 10.0,
+    def __init__(self, hosts: Hosts, short_hosts: Hosts, *, timeout: float,
                  max_redirects: int = MAX_REDIRECTS) -> None:
         self.hosts, self.short_hosts = list(hosts), list(short_hosts)
         self.max_redirects = max_redirects
