@@ -785,6 +785,7 @@ rule summarise_run:
         report={report!r},
         parquet={parquet!r},
         csv={csv!r},
+        sqlite={sqlite!r},
     shell:
         "touch {{output}}"
 '''
@@ -811,7 +812,8 @@ def minimal_snakefile(output_dir: str = "output") -> str:
         timestamps=tree.video_file("{video_id}", "timestamps"),
         ocr=tree.video_file("{video_id}", "ocr"), receipt=tree.receipt("{video_id}"),
         progress=tree.progress(), failures=tree.failures(), report=tree.report(),
-        parquet=tree.dataset("parquet"), csv=tree.dataset("csv"))
+        parquet=tree.dataset("parquet"), csv=tree.dataset("csv"),
+        sqlite=tree.dataset("sqlite"))
 
 
 def write_minimal_workflow(folder: Path, query_dirs: list[str], output_dir: str = "output",

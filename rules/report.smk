@@ -34,6 +34,7 @@ rule summarise_run:
         report=TREE.report(),
         parquet=TREE.dataset("parquet"),
         csv=TREE.dataset("csv"),
+        sqlite=TREE.dataset("sqlite"),
     params:
         queries=[query.as_dict() for query in LISTED],
     log:

@@ -93,15 +93,52 @@ def load_config(args: argparse.Namespace) -> dict[str, Any]:
     return config_module.load(overrides)
 
 
+def read_dataset(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    """`search` and `browse`: both read the run's dataset.sqlite."""
+    from tiktok_research.paths import OutputTree
+
+    path = Path(OutputTree(config["output_dir"]).dataset("sqlite"))
+    if not path.is_file():
+        print(f"tiktok-research: {path} does not exist: it is written by a run's summary "
+              "(snakemake), or by `tiktok-research export`", file=sys.stderr)
+        return 2
+    if args.command == "browse":
+        from tiktok_research.accounting.browse import browse
+
+        browse(path, args.host, args.port, args.open)
+    from tiktok_research.accounting.search import hit_line, search
+
+    hits = search(path, args.words, max(1, args.limit))
+    for hit in hits:
+        print(hit_line(hit))
+    if not hits:
+        print(f"no published video says, shows or captions {args.words!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tiktok-research", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("status", "print a table of every query's status"),
                             ("report", "write the HTML run report"),
-                            ("export", "write the dataset export (Parquet and CSV)")):
+                            ("export", "write the dataset (Parquet, CSV, searchable SQLite)")):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--output-dir", help="the run's output directory (default: output)")
         command.add_argument("--research-list", help="the query CSV (default: research_list.csv)")
+    finder = sub.add_parser("search", help="find words said, shown or captioned in the published "
+                                           "videos (dataset.sqlite)")
+    finder.add_argument("words", help="every word must be in one passage; case and accents "
+                                      "do not matter")
+    finder.add_argument("--limit", type=int, default=20, help="hits at most (default: 20)")
+    viewer = sub.add_parser("browse", help="open dataset.sqlite in Datasette")
+    viewer.add_argument("--host", default="127.0.0.1", help="address to serve on (default: "
+                                                            "127.0.0.1, this machine only)")
+    viewer.add_argument("--port", type=int, default=8001, help="port (default: 8001)")
+    viewer.add_argument("--open", action="store_true", help="open it in a web browser too")
+    for command in (finder, viewer):
+        command.add_argument("--output-dir", help="the run's output directory (default: output)")
+        command.add_argument("--research-list", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         config = load_config(args)
@@ -111,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         print_status(config)
         return 0
+    if args.command in ("search", "browse"):
+        return read_dataset(args, config)
     from tiktok_research.accounting.export import export_dataset
     from tiktok_research.accounting.report import write_report
+    from tiktok_research.accounting.search import write_search_database
     from tiktok_research.accounting.summarise import collect_statuses, read_failures
     from tiktok_research.paths import OutputTree
     from tiktok_research.queries import all_queries
@@ -125,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "export":
         for path in export_dataset(videos, tree.dataset("parquet"), tree.dataset("csv")):
             print(path)
+        print(write_search_database(videos, tree.dataset("sqlite")))
     return 0
 
 

@@ -7,6 +7,7 @@ storage and SQLite, then prints the status table and where everything is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -67,7 +68,9 @@ def main() -> int:
                   "non-zero means some videos failed after their retries and will be tried "
                   "again by the next run).")
     console.print(f"Report:   {output / 'report.html'}")
-    console.print(f"Dataset:  {output / 'dataset.parquet'}, {output / 'dataset.csv'}")
+    console.print(f"Dataset:  {output / 'dataset.parquet'}, {output / 'dataset.csv'}, "
+                  f"{output / 'dataset.sqlite'} (full-text search)")
+    show_search(console, output / "dataset.sqlite")
     console.print(f"Videos:   {output / 'videos'}  (published copies: {output / 'bucket'})")
     console.print(f"Database: {output / 'research.sqlite'}   Failures: {output / 'failures.json'}")
     console.print(f"Status table again: make status OUTPUT={DEMO_OUTPUT}")
@@ -76,6 +79,28 @@ def main() -> int:
                   "after one reprocessing): each ends in its receipt, so `make demo` again has "
                   "nothing to do.")
     return 0
+
+
+def show_search(console: Console, dataset: Path) -> None:
+    """How to search and browse the results, with a phrase the demo's videos really say."""
+    import sqlite3
+
+    from tiktok_research.accounting.search import hit_line, search
+
+    if not dataset.is_file():
+        return
+    with contextlib.closing(sqlite3.connect(dataset)) as db:
+        spoken = db.execute("SELECT text FROM passages WHERE kind = 'speech' "
+                            "ORDER BY video_id, start LIMIT 1").fetchone()
+    cli = ".venv/bin/tiktok-research"
+    if spoken:
+        phrase = " ".join(spoken[0].split()[:3])
+        console.print(f'Search:   {cli} search "{phrase}" --output-dir {DEMO_OUTPUT}')
+        for hit in search(dataset, phrase, limit=2):
+            console.print("          " + hit_line(hit), markup=False, highlight=False)
+    console.print(f"Browse:   {cli} browse --output-dir {DEMO_OUTPUT}   (Datasette, with "
+                  "canned queries: top hashtags per query, videos mentioning a term, on-screen "
+                  "text by frame)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ A method given a wildcard (`"{video_id}"`) returns the rule's pattern.
       videos/{video_id}/transcript.txt, transcript_timestamps.json, ocr.json, .uploaded
                                                     process_and_publish_video (audio.mp3 and
                                                     frames/ too when `keep`)
-      failures.json, progress.json, report.html, dataset.parquet, dataset.csv
+      failures.json, progress.json, report.html, dataset.parquet, dataset.csv, dataset.sqlite
                                                     summarise_run
       logs/{rule}/{key}.log, benchmarks/{rule}/{key}.tsv
       bucket/videos/{video_id}/...                  the local storage backend

@@ -18,6 +18,7 @@ from typing import Any
 
 from tiktok_research.accounting.export import export_dataset
 from tiktok_research.accounting.report import write_report
+from tiktok_research.accounting.search import write_search_database
 from tiktok_research.accounting.status import PENDING, progress_summary, query_status
 from tiktok_research.database import LINKS_TABLE, open_database
 from tiktok_research.files import atomic_write_json, read_json
@@ -56,6 +57,7 @@ def query_videos(query: Query, entries: list[dict[str, Any]],
             "rendition": ((receipt.get("dataset_row") or {}).get("rendition")),
             "timings": receipt.get("timings") or {},
             "dataset_row": receipt.get("dataset_row"),
+            "passages": receipt.get("passages"),
             "gcs_prefix": (receipt.get("storage") or {}).get("prefix"),
         }
     return {"query_index": query.index, "query": query.text, "videos": videos}
@@ -166,6 +168,7 @@ def write_summary(config: dict[str, Any], outputs: dict[str, str],
         ("report", lambda: write_report(outputs["report"], config["output_dir"], statuses,
                                         videos, failures)),
         ("dataset", lambda: export_dataset(videos, outputs["parquet"], outputs["csv"])),
+        ("searchable dataset", lambda: write_search_database(videos, outputs["sqlite"])),
     )
     problems = []
     for name, step in steps:
@@ -198,7 +201,8 @@ def run_summarise_run(job: Job) -> dict[str, Any]:
 
 def summary_outputs(tree: OutputTree) -> dict[str, str]:
     return {"progress": tree.progress(), "failures": tree.failures(), "report": tree.report(),
-            "parquet": tree.dataset("parquet"), "csv": tree.dataset("csv")}
+            "parquet": tree.dataset("parquet"), "csv": tree.dataset("csv"),
+            "sqlite": tree.dataset("sqlite")}
 
 
 def collect_statuses(config: dict[str, Any], queries: list[Query]

@@ -4,7 +4,8 @@ publish it, and write its receipt — the file that says how the video ended.
 One job rather than two keeps the DAG at two jobs per video. The receipt (`.uploaded`) is
 written last, for every outcome:
 
-- published: where every file went, with checksums, the row, the step times;
+- published: where every file went, with checksums, the row, the step times, and what is said,
+  shown and captioned in it with its time (`passages`, for the searchable dataset);
 - unavailable: the download found the video private, deleted or not a video;
 - download_failed: the video is over a cap (`metadata.json` names it);
 - processing_failed: a verdict about the video itself (no audio track, no speech) that stood
@@ -37,7 +38,7 @@ from tiktok_research.process.engines import OCR, TRANSCRIBER
 from tiktok_research.process.steps import ProcessOutputs, ProcessSettings, process_video
 from tiktok_research.process.validate import validate_outputs
 from tiktok_research.publish.publish import PublishedFiles, publish_video
-from tiktok_research.publish.rows import captions_text, dataset_row
+from tiktok_research.publish.rows import captions_text, dataset_row, passages
 from tiktok_research.records import one_line, utc_now
 from tiktok_research.registry import Job, Task
 
@@ -146,11 +147,12 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
             raise PublishError(f"publishing video {video_id} failed: "
                                f"{type(error).__name__}: {error}") from error
         timings["publish_video"] = round(time.monotonic() - started, 4)
-        language = (read_json(paths.timestamps, {}) or {}).get("language")
+        timestamps = read_json(paths.timestamps, {}) or {}
+        pieces = passages(timestamps, read_json(paths.ocr, {}) or {}, captions)
     receipt = {"video_id": video_id, "outcome": "published", **published,
-               "dataset_row": dataset_row(published["row"], metadata, language,
-                                          captions_text(captions)),
-               "timings": timings, "attempt": job.attempt}
+               "dataset_row": dataset_row(published["row"], metadata,
+                                          timestamps.get("language"), captions_text(captions)),
+               "passages": pieces, "timings": timings, "attempt": job.attempt}
     atomic_write_json(job.outputs["receipt"], receipt)
     return receipt
 

@@ -84,6 +84,58 @@ def vtt_text(vtt: str) -> str:
     return " ".join(lines)
 
 
+def vtt_seconds(stamp: str) -> float:
+    """A WebVTT timestamp (`01:02.500`, `00:01:02.500`, or with a comma) in seconds."""
+    total = 0.0
+    for part in stamp.replace(",", ".").split(":"):
+        total = total * 60 + float(part)
+    return total
+
+
+def vtt_cues(vtt: str) -> list[tuple[float, str]]:
+    """Each cue of a WebVTT track as (its start in seconds, its words without tags)."""
+    cues: list[tuple[float, str]] = []
+    start: float | None = None
+    words: list[str] = []
+    for line in [*vtt.splitlines(), ""]:
+        stripped = line.strip()
+        if CUE_TIMING.match(stripped):
+            start, words = vtt_seconds(stripped.split("-->")[0].strip()), []
+        elif not stripped:
+            if start is not None and words:
+                cues.append((round(start, 2), " ".join(words)))
+            start, words = None, []
+        elif start is not None:
+            text = TAG.sub("", stripped).strip()
+            if text:
+                words.append(text)
+    return cues
+
+
+def passages(timestamps: dict[str, Any], ocr: dict[str, Any],
+             captions: Path | None) -> list[dict[str, Any]]:
+    """What is said, shown and captioned in the video, piece by piece with its time: the
+    transcript's segments, the frames' text items and the caption tracks' cues (for the
+    searchable dataset, `accounting/search.py`)."""
+    found: list[dict[str, Any]] = []
+    for segment in timestamps.get("segments") or []:
+        if isinstance(segment, dict) and str(segment.get("text") or "").strip():
+            found.append({"kind": "speech", "start": segment.get("start"),
+                          "end": segment.get("end"), "text": str(segment["text"]).strip(),
+                          "source": None})
+    for item in ocr.get("items") or []:
+        if isinstance(item, dict) and str(item.get("text") or "").strip():
+            found.append({"kind": "screen", "start": item.get("t"), "end": None,
+                          "text": str(item["text"]).strip(), "source": item.get("frame")})
+    if captions is not None and captions.is_dir():
+        for track in sorted(captions.glob("*.vtt")):
+            vtt = track.read_text(encoding="utf-8", errors="replace")
+            for start, text in vtt_cues(vtt):
+                found.append({"kind": "caption", "start": start, "end": None, "text": text,
+                              "source": track.stem})
+    return found
+
+
 def captions_text(folder: Path | None) -> str:
     """Every caption track of the video as text, each after its language: `[eng-US] ...`."""
     if folder is None or not folder.is_dir():
