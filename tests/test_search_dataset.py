@@ -74,7 +74,8 @@ def dataset(tmp_path) -> Path:
         {"query_index": 1, "query": "tokyo food",
          "videos": {"101": published("101", "Ramen night", "#ramen #Tokyo", pieces)}},
     ]
-    path = tmp_path / "dataset.sqlite"
+    path = tmp_path / "a study #1?" / "dataset.sqlite"  # read through a file: URI
+    path.parent.mkdir()
     assert write_search_database(documents, path) == path
     return path
 

@@ -147,7 +147,7 @@ def search(path: str | Path, words: str, limit: int = 20) -> list[Hit]:
     expression = match_expression(words)
     if not expression:
         return []
-    db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    db = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
     try:
         found = db.execute(
             "SELECT p.video_id, p.kind, p.start, p.\"end\", p.text, "
