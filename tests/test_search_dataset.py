@@ -106,6 +106,8 @@ def test_search_finds_every_word_in_one_passage_at_its_second(dataset) -> None:
     assert (hit.title, hit.url) == ("Ramen night", "https://www.tiktok.com/@a/video/101")
     [shown] = search(dataset, "cafe")  # accents do not matter
     assert (shown.kind, shown.second) == ("screen", 6.0)
+    assert search(dataset, "cafe", kind="speech") == []
+    assert search(dataset, "cafe", kind="screen") == [shown]
     assert [h.video_id for h in search(dataset, "whole transcript")] == ["102"]
     assert search(dataset, "ramen tokyo") == []  # the words are in different passages
 

@@ -108,7 +108,7 @@ def read_dataset(args: argparse.Namespace, config: dict[str, Any]) -> int:
         browse(path, args.host, args.port, args.open)
     from tiktok_research.accounting.search import hit_line, search
 
-    hits = search(path, args.words, max(1, args.limit))
+    hits = search(path, args.words, max(1, args.limit), args.kind)
     for hit in hits:
         print(hit_line(hit))
     if not hits:
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     finder.add_argument("words", help="every word must be in one passage; case and accents "
                                       "do not matter")
     finder.add_argument("--limit", type=int, default=20, help="hits at most (default: 20)")
+    finder.add_argument("--kind", choices=("speech", "screen", "caption"),
+                        help="only what is said, shown or captioned")
     viewer = sub.add_parser("browse", help="open dataset.sqlite in Datasette")
     viewer.add_argument("--host", default="127.0.0.1", help="address to serve on (default: "
                                                             "127.0.0.1, this machine only)")

@@ -90,13 +90,15 @@ def show_search(console: Console, dataset: Path) -> None:
     if not dataset.is_file():
         return
     with contextlib.closing(sqlite3.connect(dataset)) as db:
+        # a phrase said late in a video, so that its second shows
         spoken = db.execute("SELECT text FROM passages WHERE kind = 'speech' "
-                            "ORDER BY video_id, start LIMIT 1").fetchone()
+                            "ORDER BY start DESC, video_id LIMIT 1").fetchone()
     cli = ".venv/bin/tiktok-research"
     if spoken:
         phrase = " ".join(spoken[0].split()[:3])
-        console.print(f'Search:   {cli} search "{phrase}" --output-dir {DEMO_OUTPUT}')
-        for hit in search(dataset, phrase, limit=2):
+        console.print(f'Search:   {cli} search "{phrase}" --kind speech --output-dir '
+                      f"{DEMO_OUTPUT}   (without --kind: what is shown and captioned too)")
+        for hit in search(dataset, phrase, limit=3, kind="speech"):
             console.print("          " + hit_line(hit), markup=False, highlight=False)
     console.print(f"Browse:   {cli} browse --output-dir {DEMO_OUTPUT}   (Datasette, with "
                   "canned queries: top hashtags per query, videos mentioning a term, on-screen "

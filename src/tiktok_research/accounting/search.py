@@ -127,6 +127,7 @@ class Hit:
     snippet: str
     title: str | None
     url: str | None
+    source: str | None = None  # the caption track's language, the key frame's file
 
 
 def said_at(text: str, words: str, start: float | None, end: float | None) -> float | None:
@@ -142,25 +143,27 @@ def said_at(text: str, words: str, start: float | None, end: float | None) -> fl
     return round(float(start) + share * (float(end) - float(start)), 1)
 
 
-def search(path: str | Path, words: str, limit: int = 20) -> list[Hit]:
-    """The passages of `dataset.sqlite` that hold every word of `words`, best first."""
+def search(path: str | Path, words: str, limit: int = 20, kind: str | None = None) -> list[Hit]:
+    """The passages of `dataset.sqlite` that hold every word of `words`, best first (only
+    those of `kind` when given: speech, screen or caption)."""
     expression = match_expression(words)
     if not expression:
         return []
     db = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
     try:
         found = db.execute(
-            "SELECT p.video_id, p.kind, p.start, p.\"end\", p.text, "
+            "SELECT p.video_id, p.kind, p.start, p.\"end\", p.text, p.source, "
             "snippet(passages_fts, 0, '[', ']', '…', 12), v.title, v.url "
             "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
             "LEFT JOIN videos v ON v.video_id = p.video_id "
-            "WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts), p.video_id, p.start "
-            "LIMIT ?", (expression, limit)).fetchall()
+            "WHERE passages_fts MATCH ? AND (? IS NULL OR p.kind = ?) "
+            "ORDER BY bm25(passages_fts), p.video_id, p.start "
+            "LIMIT ?", (expression, kind, kind, limit)).fetchall()
     finally:
         db.close()
     return [Hit(video_id, kind, said_at(text, words, start, end) if kind == "speech"
-                else start, start, end, snippet, title, url)
-            for video_id, kind, start, end, text, snippet, title, url in found]
+                else start, start, end, snippet, title, url, source)
+            for video_id, kind, start, end, text, source, snippet, title, url in found]
 
 
 def clock(seconds: float | None) -> str:
@@ -173,6 +176,8 @@ def clock(seconds: float | None) -> str:
 def hit_line(hit: Hit) -> str:
     """One line of `tiktok-research search`: the video, where and when, the snippet, the URL."""
     where = {"speech": "said", "screen": "shown", "caption": "captioned"}.get(hit.kind, hit.kind)
+    if hit.kind == "caption" and hit.source:
+        where += f" ({hit.source})"
     span = (f" (segment {clock(hit.start)}–{clock(hit.end)})"
             if hit.kind == "speech" and hit.end is not None else "")
     snippet = " ".join(hit.snippet.split())
