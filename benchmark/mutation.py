@@ -119,6 +119,13 @@ def module_of(path: str) -> str | None:
     return None
 
 
+def mutated_files(root: Path, modules: list[str]) -> list[str]:
+    """The package's files under `root` that belong to one of `modules`, as paths from `root`
+    (each file to the first module that matches it, as the report counts them)."""
+    files = sorted(path.relative_to(root).as_posix() for path in (root / PACKAGE).rglob("*.py"))
+    return [path for path in files if module_of(path) in modules]
+
+
 def copy_checkout(scratch: Path) -> None:
     if scratch.exists():
         shutil.rmtree(scratch)
@@ -127,7 +134,9 @@ def copy_checkout(scratch: Path) -> None:
 
 def write_mutmut_config(scratch: Path, modules: list[str]) -> None:
     """mutmut reads `[tool.mutmut]` from the pyproject.toml of the folder it runs in."""
-    only = [pattern for name in modules for pattern in MODULES[name]]
+    # The files themselves, not the modules' patterns: fnmatch's * crosses "/", so mutmut would
+    # read publish/*.py as storage's files too, and run mutants no selected module reports.
+    only = mutated_files(scratch, modules)
     # tests/test_mutation_*.py: the tests written for this run's survivors
     extra = sorted(str(path.relative_to(scratch))
                    for path in scratch.glob("tests/test_mutation_*.py"))

@@ -308,3 +308,21 @@ def test_tree_memory_sampler_without_psutil(monkeypatch: pytest.MonkeyPatch):
     with bench.TreeMemorySampler(os.getpid()) as sampler:
         assert sampler.sample() == 0
     assert sampler.peak_bytes == 0 and sampler.cpu_by_kind() == {}
+
+
+def test_make_mutation_mutates_only_the_selected_modules_files() -> None:
+    """`MUTATION_ARGS="--module publish"` mutates publish's own files, not storage's too (a
+    pattern's * crosses "/"): every mutated file is one the report counts."""
+    name = "tiktok_research_mutation"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmark" / "mutation.py")
+    mutation = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mutation  # dataclasses look their module up by name
+    spec.loader.exec_module(mutation)
+    publish = mutation.mutated_files(ROOT, ["publish"])
+    assert "src/tiktok_research/publish/job.py" in publish
+    assert not [path for path in publish if "/storage/" in path]
+    both = mutation.mutated_files(ROOT, ["publish", "storage"])
+    assert "src/tiktok_research/publish/storage/gcs.py" in both
+    assert set(publish) < set(both)
+    every = mutation.mutated_files(ROOT, list(mutation.MODULES))
+    assert {mutation.module_of(path) for path in every} == set(mutation.MODULES)
