@@ -4,6 +4,7 @@ for pandas or R. Written whole, then renamed into place."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,26 @@ def neutralise_cell(value: Any) -> Any:
     return value
 
 
+def published_entries(videos: list[dict[str, Any]]
+                      ) -> Iterator[tuple[dict[str, Any], str, dict[str, Any]]]:
+    """(query document, video id, entry) of each published video with its dataset row, in
+    query order (a video several queries found comes once per query)."""
+    for document in sorted(videos, key=lambda doc: doc.get("query_index") or 0):
+        for video_id, video in (document.get("videos") or {}).items():
+            if video.get("outcome") == "published" and isinstance(video.get("dataset_row"),
+                                                                  dict):
+                yield document, video_id, video
+
+
 def published_rows(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per published video (several queries may list it), with the queries that found
     it, in query order."""
     rows: dict[str, dict[str, Any]] = {}
     found_by: dict[str, list[tuple[int, str]]] = {}
-    for document in sorted(videos, key=lambda doc: doc.get("query_index") or 0):
-        for video_id, video in (document.get("videos") or {}).items():
-            if video.get("outcome") != "published" or not isinstance(video.get("dataset_row"),
-                                                                     dict):
-                continue
-            rows.setdefault(video_id, dict(video["dataset_row"]))
-            found_by.setdefault(video_id, []).append((document.get("query_index") or 0,
-                                                      str(document.get("query"))))
+    for document, video_id, video in published_entries(videos):
+        rows.setdefault(video_id, dict(video["dataset_row"]))
+        found_by.setdefault(video_id, []).append((document.get("query_index") or 0,
+                                                  str(document.get("query"))))
     for video_id, row in rows.items():
         row["queries"] = "; ".join(query for _index, query in found_by[video_id])
     return [rows[video_id] for video_id in sorted(rows)]

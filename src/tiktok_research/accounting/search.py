@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.accounting.export import published_rows
+from tiktok_research.accounting.export import published_entries, published_rows
 from tiktok_research.files import atomic_path
 
 TOKENIZER = "unicode61 remove_diacritics 2"
@@ -58,16 +58,12 @@ def write_search_database(documents: list[dict[str, Any]], path: str | Path) -> 
     rows = published_rows(documents)
     columns = list(dict.fromkeys(key for row in rows for key in row)) or ["video_id"]
     links, pieces, seen = [], [], set()
-    for document in documents:
-        for video_id, video in (document.get("videos") or {}).items():
-            if video.get("outcome") != "published" or not isinstance(video.get("dataset_row"),
-                                                                     dict):
-                continue
-            links.append((document.get("query_index"), document.get("query"), video_id,
-                          video.get("position")))
-            if video_id not in seen:
-                seen.add(video_id)
-                pieces += _video_passages(video_id, video)
+    for document, video_id, video in published_entries(documents):
+        links.append((document.get("query_index"), document.get("query"), video_id,
+                      video.get("position")))
+        if video_id not in seen:
+            seen.add(video_id)
+            pieces += _video_passages(video_id, video)
     with atomic_path(path) as temp:
         connection = sqlite3.connect(temp)
         try:
