@@ -8,7 +8,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from tiktok_research.config import ConfigError, job_config, validate
-from tiktok_research.files import atomic_write_json, set_aside_unreadable
+from tiktok_research.files import atomic_write_json, read_json, set_aside_unreadable
 from tiktok_research.paths import OutputTree
 from tiktok_research.queries import (
     QUERY_DIR_PATTERN,
@@ -211,6 +211,7 @@ def summarise_failed_run():
     failures.json, the report and the export from what the run left here, and name the videos
     and queries that failed."""
     from tiktok_research.accounting.summarise import summarise_after_failure
+    from tiktok_research.costs import one_line_summary
 
     if workflow.storage_registry.default_storage_provider is not None:
         print("tiktok-research: some jobs failed; with remote storage the run summary is "
@@ -226,6 +227,9 @@ def summarise_failed_run():
     print(f"tiktok-research: {len(failed)} video(s) failed after their retries"
           + (f": {', '.join(failed[:20])}{' …' if len(failed) > 20 else ''}" if failed else "")
           + f"; see {TREE.failures()} and {TREE.report()}", file=sys.stderr)
+    spending = read_json(TREE.costs())
+    if isinstance(spending, dict) and (spending.get("budget") or {}).get("exhausted"):
+        print(f"tiktok-research: {one_line_summary(spending)}", file=sys.stderr)
 
 
 def check_run_finished():

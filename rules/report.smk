@@ -31,6 +31,7 @@ rule summarise_run:
     output:
         progress=TREE.progress(),
         failures=TREE.failures(),
+        costs=TREE.costs(),
         report=TREE.report(),
         parquet=TREE.dataset("parquet"),
         csv=TREE.dataset("csv"),

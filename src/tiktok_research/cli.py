@@ -51,7 +51,8 @@ def print_status(config: dict[str, Any], console: Console | None = None) -> list
         unique_videos,
         with_captions,
     )
-    from tiktok_research.accounting.summarise import collect_statuses
+    from tiktok_research.accounting.summarise import collect_statuses, read_costs
+    from tiktok_research.costs import one_line_summary
     from tiktok_research.queries import all_queries
 
     console = console or Console()
@@ -64,6 +65,9 @@ def print_status(config: dict[str, Any], console: Console | None = None) -> list
     stats = progress_summary(statuses)["stats"]
     summary = ", ".join(f"{name} {count}" for name, count in stats.items() if count)
     console.print(f"Totals: {summary}")
+    costs = read_costs(config, "")
+    if costs is not None:
+        console.print(one_line_summary(costs), markup=False, highlight=False)
     unique = unique_videos(videos)
     sources = renditions(unique)
     if sources:

@@ -125,7 +125,9 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
     """
     if isinstance(value, dict):
         properties = schema.get("properties", {})
-        return {key: coerce(item, properties.get(key, {})) for key, item in value.items()}
+        others = schema.get("additionalProperties")
+        others = others if isinstance(others, dict) else {}
+        return {key: coerce(item, properties.get(key, others)) for key, item in value.items()}
     if isinstance(value, list):
         return [coerce(item, schema.get("items", {})) for item in value]
     types = schema.get("type", [])

@@ -72,7 +72,8 @@ def main() -> int:
                   f"{output / 'dataset.sqlite'} (full-text search)")
     show_search(console, output / "dataset.sqlite")
     console.print(f"Videos:   {output / 'videos'}  (published copies: {output / 'bucket'})")
-    console.print(f"Database: {output / 'research.sqlite'}   Failures: {output / 'failures.json'}")
+    console.print(f"Database: {output / 'research.sqlite'}   Failures: {output / 'failures.json'}"
+                  f"   Costs: {output / 'costs.json'}")
     console.print(f"Status table again: make status OUTPUT={DEMO_OUTPUT}")
     console.print("By design the demo has a private video and a photo post (unavailable), and "
                   "a video without an audio track and one without speech (processing_failed "

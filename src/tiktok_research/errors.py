@@ -38,6 +38,7 @@ attributes instead of sorting by type:
     │   ├── StorageError                 upload     yes
     │   │   └── ChecksumMismatch         upload     yes
     │   └── DatabaseError                upload     yes
+    ├── BudgetExhausted                  (given)    no
     └── RuntimeProblem                   error      yes
         ├── WorkerUnavailable            error      yes
         └── WorkerJobFailed              error      yes
@@ -237,6 +238,25 @@ class ChecksumMismatch(StorageError):
 
 class DatabaseError(PublishError):
     """A database write or read failed."""
+
+
+# --- costs ---------------------------------------------------------------------------------
+class BudgetExhausted(PipelineError):
+    """The study's `budget` leaves nothing for another paid call, which was not made. Recorded
+    as the failure type of the stage that would have made it (search for Serper, process for
+    Claude); not retried in this run, and no verdict: the next run with a larger budget goes on.
+    Raised retryable (reason `budget_unknown`) when the spending so far cannot be read."""
+
+    default_retryable = False
+
+    def __init__(self, message: str, *, kind: str, retryable: bool | None = None,
+                 reason: str = "budget_exhausted") -> None:
+        super().__init__(message, retryable=retryable, reason=reason)
+        self.failed_kind = kind
+
+    @property  # type: ignore[override]  (the kind of the call that was stopped)
+    def kind(self) -> str:
+        return self.failed_kind
 
 
 # --- the runtime ----------------------------------------------------------------------------

@@ -99,6 +99,9 @@ class OutputTree:
     def progress(self) -> str:
         return self._join("progress.json")
 
+    def costs(self) -> str:
+        return self._join("costs.json")
+
     def report(self) -> str:
         return self._join("report.html")
 

@@ -12,6 +12,8 @@ it provides —
 
     job.resource("transcriber")   # opened once per process while its settings stay the same
     job.record(error)             # a failure record of this attempt, stored by the runtime
+    job.check_budget("serper")    # before a paid call: BudgetExhausted once the budget is used
+    job.spend("serper", credits=1)  # after it: a cost record, stored by the runtime
 
 A job run in its own process gets its resources opened for it and closed at its end; the
 persistent worker keeps them for the jobs that follow.
@@ -24,8 +26,9 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from tiktok_research import costs
 from tiktok_research.records import error_record
 
 TASK_GROUP = "tiktok_research.tasks"
@@ -85,6 +88,7 @@ class Services:
         self._opened: dict[tuple[str, str], tuple[Resource, Any]] = {}
         self._opening: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self.recorded: list[dict[str, Any]] = []
+        self.spent: list[dict[str, Any]] = []
 
     def resource(self, task: Task, name: str, config: dict[str, Any]) -> Any:
         spec = task.resource(name)
@@ -98,6 +102,14 @@ class Services:
 
     def store(self, record: dict[str, Any], config: dict[str, Any]) -> None:
         self.recorded.append(record)
+
+    def spend(self, record: dict[str, Any], config: dict[str, Any]) -> None:
+        self.spent.append(record)
+
+    def check_budget(self, service: str, config: dict[str, Any]) -> None:
+        """The budget against what this process spent (the runtime: what the study spent)."""
+        if costs.has_budget(config):
+            costs.check_budget(costs.group_costs(self.spent), service, config)
 
     def close(self) -> None:
         """Close every resource this process opened."""
@@ -145,6 +157,17 @@ class Job:
         self.services.store(record, self.config)
         return record
 
+    def check_budget(self, service: str) -> None:
+        """Before a paid call to `service`: raise BudgetExhausted once the study's budget is
+        used up (`costs`)."""
+        self.services.check_budget(service, self.config)
+
+    def spend(self, service: str, *, model: str | None = None, **counts: int) -> None:
+        """After a paid call: what it cost (`costs.COUNTS`), stored by the runtime."""
+        self.services.spend(costs.cost_record(service, run=self.run, task=self.task,
+                                              model=model, context=self.context, **counts),
+                            self.config)
+
     def spec(self) -> dict[str, Any]:
         """The job as JSON-able data (what a job command sends to the worker)."""
         data = asdict(self)
@@ -157,6 +180,28 @@ class Job:
         names = ("task", "key", "config", "inputs", "outputs", "params", "attempt", "log", "run",
                  "context")
         return cls(**{name: data[name] for name in names if name in data})
+
+
+class Meter(Protocol):
+    """What a client of a paid service is given to ask before each call and report after it:
+    a `Job`, or `FREE` outside a run."""
+
+    def check_budget(self, service: str) -> None: ...
+
+    def spend(self, service: str, *, model: str | None = None, **counts: int) -> None: ...
+
+
+class _Free:
+    """The meter of a call made outside a job: no budget, nothing recorded."""
+
+    def check_budget(self, service: str) -> None:
+        return None
+
+    def spend(self, service: str, *, model: str | None = None, **counts: int) -> None:
+        return None
+
+
+FREE: Meter = _Free()
 
 
 def load_task(name: str) -> Task:

@@ -38,3 +38,23 @@ CREATE TABLE IF NOT EXISTS pipeline_failures (
     error       TEXT,
     details     TEXT
 );
+
+-- Pipeline bookkeeping: one row per paid call (a Serper search, a Claude request, a video's
+-- upload), which every run adds to; costs.json and the budget checks sum it.
+CREATE TABLE IF NOT EXISTS pipeline_costs (
+    id            TEXT PRIMARY KEY,
+    seq           BIGINT  NOT NULL,
+    timestamp     TEXT    NOT NULL,
+    run           TEXT,
+    task          TEXT,
+    service       TEXT    NOT NULL,
+    model         TEXT,
+    query_index   INTEGER,
+    query         TEXT,
+    video_id      TEXT,
+    requests      BIGINT  NOT NULL DEFAULT 0,
+    credits       BIGINT  NOT NULL DEFAULT 0,
+    input_tokens  BIGINT  NOT NULL DEFAULT 0,
+    output_tokens BIGINT  NOT NULL DEFAULT 0,
+    bytes         BIGINT  NOT NULL DEFAULT 0
+);

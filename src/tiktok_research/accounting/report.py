@@ -1,8 +1,8 @@
 """The run report: one self-contained HTML file a researcher opens in the morning.
 
-Videos per query by outcome, failures by type, the time of each step per video (from the
-videos' receipts), and the slowest videos. Plotly's JavaScript is embedded once, so the file
-opens offline.
+Videos per query by outcome, the study's costs, failures by type, the time of each step per
+video (from the videos' receipts), and the slowest videos. Plotly's JavaScript is embedded
+once, so the file opens offline.
 """
 
 from __future__ import annotations
@@ -58,8 +58,35 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def costs_section(costs: dict[str, Any] | None) -> str:
+    """The study's and this run's costs (`costs.json`), and the budget's state."""
+    if not costs:
+        return "<h2>Costs</h2><p>No costs could be read.</p>"
+    rows = []
+    for name, totals in (("study (all runs)", costs["study"]), ("this run", costs["this_run"])):
+        rows.append([name, totals["serper"]["credits"], totals["anthropic"]["requests"],
+                     totals["anthropic"]["input_tokens"], totals["anthropic"]["output_tokens"],
+                     f"{totals['storage']['bytes'] / 1_000_000:.1f}",
+                     f"{totals['amount']:.4f} {totals['currency']}"])
+    text = _table(["", "Serper credits", "Claude requests", "input tokens", "output tokens",
+                   "MB published", "estimated amount"], rows)
+    budget = costs.get("budget") or {}
+    limits = [f"{name} {budget[name]}" for name in ("serper_credits", "amount")
+              if budget.get(name) is not None]
+    if limits:
+        text += f"<p>Budget: {html.escape(', '.join(limits))}.</p>"
+    for problem in (budget.get("exhausted") or {}).values():
+        text += f"<p><strong>Budget used up:</strong> {html.escape(problem)}</p>"
+    unpriced = costs["study"].get("unpriced_models")
+    if unpriced:
+        text += (f"<p>No price in the config for {html.escape(', '.join(unpriced))}: counted "
+                 "as 0.</p>")
+    return "<h2>Costs</h2>" + text
+
+
 def build_report(output_dir: str | Path, statuses: list[dict[str, Any]],
-                 videos: list[dict[str, Any]], failures: list[dict[str, Any]]) -> str:
+                 videos: list[dict[str, Any]], failures: list[dict[str, Any]],
+                 costs: dict[str, Any] | None = None) -> str:
     statuses = [s for s in statuses if s["status"] != "pending" or s["counts"].get("found")]
     progress = progress_summary(statuses)
     timings = step_times(videos)
@@ -79,6 +106,7 @@ def build_report(output_dir: str | Path, statuses: list[dict[str, Any]],
     ))
     sections.append(_table(["videos", *progress["videos"].keys()],
                            [["unique", *progress["videos"].values()]]))
+    sections.append(costs_section(costs))
 
     # Videos per query by outcome.
     sections.append("<h2>Videos per query by outcome</h2>")
@@ -172,6 +200,7 @@ def build_report(output_dir: str | Path, statuses: list[dict[str, Any]],
 
 
 def write_report(path: str | Path, output_dir: str | Path, statuses: list[dict[str, Any]],
-                 videos: list[dict[str, Any]], failures: list[dict[str, Any]]) -> Path:
-    atomic_write_text(path, build_report(output_dir, statuses, videos, failures))
+                 videos: list[dict[str, Any]], failures: list[dict[str, Any]],
+                 costs: dict[str, Any] | None = None) -> Path:
+    atomic_write_text(path, build_report(output_dir, statuses, videos, failures, costs))
     return Path(path)

@@ -4,7 +4,8 @@
   `status.json`, its `links.json`, and `videos.json` (each video's outcome, step times and
   dataset row); it writes the query → video rows to the database, their only writer.
 - `summarise_run` (the last job): `progress.json`, `failures.json` (from the failure records in
-  the database), `report.html` and the dataset export, over every query that has a summary.
+  the database), `costs.json` (from the cost records there), `report.html` and the dataset
+  export, over every query that has a summary.
 - `summarise_after_failure`: when a job failed for good, Snakemake runs no job that depends on
   it, so the run's end handler writes the same files from what the run left on this machine.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from tiktok_research.accounting.export import export_dataset
 from tiktok_research.accounting.report import write_report
 from tiktok_research.accounting.search import write_search_database
 from tiktok_research.accounting.status import PENDING, progress_summary, query_status
+from tiktok_research.costs import costs_document, one_line_summary
 from tiktok_research.database import LINKS_TABLE, open_database
 from tiktok_research.files import atomic_write_json, read_json
 from tiktok_research.paths import OutputTree
@@ -28,6 +31,7 @@ from tiktok_research.publish.republish import publish_to_destination
 from tiktok_research.queries import Query
 from tiktok_research.records import one_line, utc_now
 from tiktok_research.registry import Job, Task
+from tiktok_research.runtime.run import RUN_ENV
 
 log = logging.getLogger("tiktok_research.accounting")
 
@@ -137,6 +141,21 @@ def read_failures(config: dict[str, Any]) -> list[dict[str, Any]]:
             database.close()
 
 
+def read_costs(config: dict[str, Any], run: str) -> dict[str, Any] | None:
+    """`costs.json`'s document from the cost records of the run's database; None (and the
+    reason in the log) if they cannot be read."""
+    database = None
+    try:
+        database = open_database(config)
+        return costs_document(database.cost_totals(), config, run)
+    except Exception as error:
+        log.error("cost records could not be read from the database: %s", one_line(error))
+        return None
+    finally:
+        if database is not None:
+            database.close()
+
+
 def with_queries(failures: list[dict[str, Any]],
                  statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records of a video's jobs, which know no query, with the queries that found the
@@ -156,17 +175,27 @@ def with_queries(failures: list[dict[str, Any]],
     return enriched
 
 
+def _write_costs(path: str, costs: dict[str, Any] | None) -> None:
+    if costs is None:
+        raise RuntimeError("the cost records could not be read (see the log)")
+    atomic_write_json(path, costs)
+    log.info("%s", one_line_summary(costs))
+
+
 def write_summary(config: dict[str, Any], outputs: dict[str, str],
-                  statuses: list[dict[str, Any]], videos: list[dict[str, Any]]) -> dict:
-    """progress.json, failures.json, the report and the export, each tried even if another
-    fails (a broken report never hides the status)."""
+                  statuses: list[dict[str, Any]], videos: list[dict[str, Any]],
+                  run: str = "") -> dict:
+    """progress.json, failures.json, costs.json, the report and the export, each tried even if
+    another fails (a broken report never hides the status)."""
     failures = with_queries(read_failures(config), statuses)
+    costs = read_costs(config, run)
     progress = progress_summary(statuses)
     steps = (
         ("progress", lambda: atomic_write_json(outputs["progress"], progress)),
         ("failures", lambda: atomic_write_json(outputs["failures"], failures)),
+        ("costs", lambda: _write_costs(outputs["costs"], costs)),
         ("report", lambda: write_report(outputs["report"], config["output_dir"], statuses,
-                                        videos, failures)),
+                                        videos, failures, costs)),
         ("dataset", lambda: export_dataset(videos, outputs["parquet"], outputs["csv"])),
         ("searchable dataset", lambda: write_search_database(videos, outputs["sqlite"])),
     )
@@ -196,11 +225,12 @@ def run_summarise_run(job: Job) -> dict[str, Any]:
         statuses.append(by_index.get((query.index, query.text)) or pending_status(query))
     videos = [doc for doc in (read_json(path) for path in job.inputs.get("videos") or [])
               if isinstance(doc, dict)]
-    return write_summary(job.config, job.outputs, statuses, videos)
+    return write_summary(job.config, job.outputs, statuses, videos, job.run)
 
 
 def summary_outputs(tree: OutputTree) -> dict[str, str]:
-    return {"progress": tree.progress(), "failures": tree.failures(), "report": tree.report(),
+    return {"progress": tree.progress(), "failures": tree.failures(), "costs": tree.costs(),
+            "report": tree.report(),
             "parquet": tree.dataset("parquet"), "csv": tree.dataset("csv"),
             "sqlite": tree.dataset("sqlite")}
 
@@ -240,7 +270,8 @@ def summarise_after_failure(config: dict[str, Any], queries: list[Query]) -> dic
         if Path(tree.query_dir(query.dirname)).is_dir() \
                 and not Path(tree.links(query.dirname)).exists():
             atomic_write_json(tree.status(query.dirname), status)
-    return write_summary(config, summary_outputs(tree), statuses, videos)
+    return write_summary(config, summary_outputs(tree), statuses, videos,
+                         os.environ.get(RUN_ENV, ""))
 
 
 SUMMARISE_QUERY = Task("summarise_query", run_summarise_query, failure_type="upload")

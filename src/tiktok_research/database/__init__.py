@@ -1,5 +1,6 @@
 """Database backends: the research tables `videos` (one row per published video) and
-`query_videos` (which queries found it), and the run's bookkeeping table `pipeline_failures`.
+`query_videos` (which queries found it), and the run's bookkeeping tables `pipeline_failures`
+and `pipeline_costs` (one row per paid call, which every run adds to: see `costs`).
 
 A backend is chosen by name from config `database.backend` (`sqlite`, `postgres` or
 `supabase`); each one upserts, so re-publishing never duplicates a row. The schema ships as
@@ -12,6 +13,7 @@ import json
 from importlib import resources
 from typing import Any, Protocol
 
+from tiktok_research.costs import COUNTS
 from tiktok_research.paths import OutputTree
 
 VIDEOS_TABLE = "videos"
@@ -25,6 +27,10 @@ FAILURES_TABLE = "pipeline_failures"
 FAILURE_COLUMNS = ("id", "seq", "timestamp", "type", "query_index", "query", "video_id", "url",
                    "attempt", "error", "details")
 FAILURE_KEY = ("id",)
+COSTS_TABLE = "pipeline_costs"
+COST_COLUMNS = ("id", "seq", "timestamp", "run", "task", "service", "model", "query_index",
+                "query", "video_id", *COUNTS)
+COST_KEY = ("id",)
 
 
 class Database(Protocol):
@@ -46,6 +52,15 @@ class Database(Protocol):
 
     def failures(self) -> list[dict[str, Any]]:
         """Every stored failure record, oldest first."""
+        ...
+
+    def add_costs(self, records: list[dict[str, Any]]) -> None:
+        """Store cost records (each with its `id` and `seq`); storing one twice is a no-op."""
+        ...
+
+    def cost_totals(self) -> list[dict[str, Any]]:
+        """The stored costs summed per (run, service, model), as `costs.group_costs` sums
+        them."""
         ...
 
     def close(self) -> None: ...
@@ -123,6 +138,20 @@ class SqlUpserts:
         rows = self._read(f"SELECT {', '.join(FAILURE_COLUMNS)} FROM {FAILURES_TABLE} "
                           "ORDER BY seq, id")
         return [failure_record(row) for row in rows]
+
+    def add_costs(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            statement = upsert_statement(COSTS_TABLE, COST_COLUMNS, COST_KEY, self.placeholder,
+                                         update=False)
+            self._write(statement, [tuple(record.get(c) for c in COST_COLUMNS)
+                                    for record in records])
+
+    def cost_totals(self) -> list[dict[str, Any]]:
+        sums = ", ".join(f"SUM({name}) AS {name}" for name in COUNTS)
+        rows = self._read(f"SELECT run, service, model, MIN(timestamp) AS first, "
+                          f"MAX(timestamp) AS last, {sums} FROM {COSTS_TABLE} "
+                          "GROUP BY run, service, model")
+        return [{**row, **{name: int(row[name] or 0) for name in COUNTS}} for row in rows]
 
 
 def open_database(config: dict[str, Any]) -> Database:

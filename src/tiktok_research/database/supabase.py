@@ -16,7 +16,11 @@ from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from tiktok_research.config import require_secret
+from tiktok_research.costs import group_costs
 from tiktok_research.database import (
+    COST_COLUMNS,
+    COST_KEY,
+    COSTS_TABLE,
     FAILURE_KEY,
     FAILURES_TABLE,
     LINK_KEY,
@@ -80,22 +84,34 @@ class SupabaseDatabase:
             self._upsert(FAILURES_TABLE, [failure_row(record) for record in records],
                          FAILURE_KEY, ignore_duplicates=True)
 
-    def failures(self) -> list[dict[str, Any]]:
+    def _all_rows(self, table: str, columns: str = "*") -> list[dict[str, Any]]:
+        """Every row of `table`, page by page, in `seq` order."""
         rows: list[dict[str, Any]] = []
         try:
             while True:
-                page = (self.client.table(FAILURES_TABLE).select("*").order("seq")
+                page = (self.client.table(table).select(columns).order("seq")
                         .range(len(rows), len(rows) + PAGE_ROWS - 1).execute().data)
                 rows.extend(page)
                 if len(page) < PAGE_ROWS:
                     break
         except APIError as error:
-            raise _database_error(FAILURES_TABLE, error) from None
+            raise _database_error(table, error) from None
         except httpx.HTTPError as error:
-            raise DatabaseError(f"supabase {FAILURES_TABLE}: {type(error).__name__}: "
-                                f"{error}") from None
+            raise DatabaseError(f"supabase {table}: {type(error).__name__}: {error}") from None
         rows.sort(key=lambda row: (int(row.get("seq") or 0), str(row.get("id") or "")))
-        return [failure_record(row) for row in rows]
+        return rows
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [failure_record(row) for row in self._all_rows(FAILURES_TABLE)]
+
+    def add_costs(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            rows = [{column: record.get(column) for column in COST_COLUMNS} for record in records]
+            self._upsert(COSTS_TABLE, rows, COST_KEY, ignore_duplicates=True)
+
+    def cost_totals(self) -> list[dict[str, Any]]:
+        # PostgREST sums only with aggregates enabled (off by default): the rows are summed here.
+        return group_costs(self._all_rows(COSTS_TABLE, ",".join(COST_COLUMNS)))
 
     def close(self) -> None:
         self.client.postgrest.session.close()

@@ -187,6 +187,12 @@ def handle(web: Web, request: Request) -> Response | None:
     if output_tokens > body["max_tokens"]:
         answer, output_tokens, stop_reason = answer[: body["max_tokens"] * 4], \
             body["max_tokens"], "max_tokens"
+    with web.lock:  # what the fake billed, for tests to compare with the run's costs
+        billed = web.state.setdefault("anthropic_usage", {"requests": 0, "input_tokens": 0,
+                                                          "output_tokens": 0})
+        billed["requests"] += 1
+        billed["input_tokens"] += input_tokens
+        billed["output_tokens"] += output_tokens
     message_id = "msg_" + uuid.uuid4().hex[:24]
     return Response.json({
         "id": message_id,

@@ -119,9 +119,10 @@ def handle(web: Web, request: Request) -> Response | None:
     everything = result_items(web, query)
     window = everything[(page - 1) * num: page * num]
     videos = [dict(item, position=(page - 1) * num + i + 1) for i, item in enumerate(window)]
-    if credits is not None:  # only an answered search costs a credit
-        with web.lock:
+    with web.lock:  # only an answered search costs a credit
+        if credits is not None:
             web.state["serper_credits"] = web.state["serper_credits"] - 1
+        web.state["serper_credits_used"] = web.state.get("serper_credits_used", 0) + 1
     return Response.json({
         "searchParameters": {"q": query, "gl": params.get("gl", "us"), "hl": params.get("hl", "en"),
                              "type": "videos", "num": num, "page": page, "engine": "google"},

@@ -10,7 +10,7 @@ from tiktok_research.process.ocr import OcrEngine
 from tiktok_research.process.ocr import load_engine as load_ocr_engine
 from tiktok_research.process.transcribe import Transcriber
 from tiktok_research.process.transcribe import load_engine as load_transcriber
-from tiktok_research.registry import Host, Resource
+from tiktok_research.registry import FREE, Host, Meter, Resource
 
 
 def _transcriber_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -30,14 +30,15 @@ def _ocr_settings(config: dict[str, Any]) -> dict[str, Any]:
     return config.get("ocr") or {}
 
 
-def open_ocr(config: dict[str, Any], host: Host) -> Callable[[], OcrEngine]:
-    """A function giving the OCR engine for one video: the local engine is shared; a Claude
-    engine is made per video, because it counts that video's token usage."""
+def open_ocr(config: dict[str, Any], host: Host) -> Callable[[Meter], OcrEngine]:
+    """A function giving the OCR engine for one video's job (its meter): the local engine is
+    shared; a Claude engine is made per video, because it counts that video's token usage and
+    reports it to that job."""
     settings = _ocr_settings(config)
     if settings.get("engine", "local") != "local":
-        return lambda: load_ocr_engine({"ocr": settings})
+        return lambda meter=FREE: load_ocr_engine({"ocr": settings}, meter)
     engine = load_ocr_engine({"ocr": settings})
-    return lambda: engine
+    return lambda meter=FREE: engine
 
 
 TRANSCRIBER = Resource("transcriber", open_transcriber, settings=_transcriber_settings, warm=True)

@@ -119,7 +119,7 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
             timings.update(process_video(
                 video_id, Path(job.inputs["video"]), paths, settings,
                 transcriber=lambda: job.resource(TRANSCRIBER.name),
-                ocr_engine=lambda: job.resource(OCR.name)()))
+                ocr_engine=lambda: job.resource(OCR.name)(job)))
             problems = validate_outputs(
                 {"transcript": paths.transcript, "ocr": paths.ocr, "audio": paths.audio,
                  "meta": Path(job.inputs["meta"]), "timestamps": paths.timestamps,
@@ -147,6 +147,8 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
             raise PublishError(f"publishing video {video_id} failed: "
                                f"{type(error).__name__}: {error}") from error
         timings["publish_video"] = round(time.monotonic() - started, 4)
+        job.spend("storage", requests=len(published["objects"]),
+                  bytes=sum(int(obj.get("size") or 0) for obj in published["objects"]))
         timestamps = read_json(paths.timestamps, {}) or {}
         pieces = passages(timestamps, read_json(paths.ocr, {}) or {}, captions)
     receipt = {"video_id": video_id, "outcome": "published", **published,

@@ -28,7 +28,7 @@ def run_search(job: Job) -> list[dict[str, Any]]:
     api_key = require_secret("SERPER_API_KEY", "the search stage (Serper)")
     with (SerperClient(api_key, serper["base_url"], gl=serper["gl"], hl=serper["hl"],
                        backoff_seconds=serper["backoff_seconds"],
-                       timeout=serper["timeout_seconds"]) as client,
+                       timeout=serper["timeout_seconds"], meter=job) as client,
           ShortLinkResolver(tiktok["hosts"], tiktok["short_link_hosts"],
                             timeout=tiktok["short_link_timeout_seconds"]) as resolver):
         links = search_videos(client, query["query"], tiktok["hosts"], config["max_results"],

@@ -12,6 +12,7 @@ import tenacity
 
 from tiktok_research.config import redact
 from tiktok_research.errors import SearchAuthError, SearchError
+from tiktok_research.registry import FREE, Meter
 from tiktok_research.search.links import Hosts, Resolve, VideoLink, links_from_response
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
@@ -31,7 +32,10 @@ def _error_message(response: httpx.Response) -> str:
 
 
 class SerperClient:
-    """POST {base_url}/videos with retries (tenacity) on 429, 5xx and network errors."""
+    """POST {base_url}/videos with retries (tenacity) on 429, 5xx and network errors.
+
+    Each search asks `meter` first (a used-up budget stops it before any request) and reports
+    the credits its answer says it cost (`"credits"`; 1 when the answer does not say)."""
 
     def __init__(
         self,
@@ -43,7 +47,9 @@ class SerperClient:
         attempts: int = 4,
         backoff_seconds: float = 2.0,
         timeout: float,
+        meter: Meter = FREE,
     ) -> None:
+        self.meter = meter
         self.gl, self.hl = gl, hl
         self.attempts, self.backoff_seconds = attempts, backoff_seconds
         self.requests_made = 0
@@ -97,9 +103,13 @@ class SerperClient:
         if videos is not None and not isinstance(videos, list):
             raise RetryableSearchError(f"Serper answered 200 with 'videos' as "
                                        f"{type(videos).__name__}, not a list")
+        credits = payload.get("credits")
+        valid = isinstance(credits, int) and not isinstance(credits, bool) and credits >= 0
+        self.meter.spend("serper", requests=1, credits=credits if valid else 1)
         return payload
 
     def search_page(self, query: str, num: int, page: int) -> dict[str, Any]:
+        self.meter.check_budget("serper")
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableSearchError),
             stop=tenacity.stop_after_attempt(self.attempts),

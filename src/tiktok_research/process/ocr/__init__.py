@@ -22,12 +22,15 @@ from tiktok_research.process.ocr.base import (
     Usage,
     ocr_document,
 )
+from tiktok_research.registry import FREE, Meter
 
 log = logging.getLogger("tiktok_research.ocr")
 ENGINES = ("local", "claude")
 
 
-def load_engine(config: dict[str, Any]) -> OcrEngine:
+def load_engine(config: dict[str, Any], meter: Meter = FREE) -> OcrEngine:
+    """The engine `ocr.engine` names; a paid one asks `meter` before each request and reports
+    what each cost."""
     settings = config.get("ocr") or {}
     name = settings.get("engine", "local")
     if name == "local":
@@ -43,6 +46,7 @@ def load_engine(config: dict[str, Any]) -> OcrEngine:
             max_tokens=int(settings.get("max_tokens", 1024)),
             base_url=settings.get("base_url"),
             max_retries=int(settings.get("max_retries", 4)),
+            meter=meter,
         )
     raise OcrError(f"ocr.engine: unknown engine {name!r} (one of {ENGINES})")
 

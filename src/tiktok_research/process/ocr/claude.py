@@ -2,7 +2,8 @@
 
 Haiku by default (`ocr.claude_model`). The SDK retries 429 and 529 (and other 5xx) with
 exponential backoff, honouring `retry-after`; a 401 is not retried and ends the job with one
-message naming ANTHROPIC_API_KEY. Token usage of every request is summed. The base URL comes
+message naming ANTHROPIC_API_KEY. Token usage of every request is summed, and reported to the
+engine's meter, which is asked before each request (a used-up budget stops it). The base URL comes
 from `ocr.base_url`, else the SDK's own `ANTHROPIC_BASE_URL`, else api.anthropic.com.
 """
 
@@ -20,6 +21,7 @@ import anthropic
 from tiktok_research.config import require_secret
 from tiktok_research.errors import OcrAuthError, OcrError
 from tiktok_research.process.ocr.base import TextItem, Usage
+from tiktok_research.registry import FREE, Meter
 
 log = logging.getLogger("tiktok_research.ocr")
 
@@ -62,11 +64,12 @@ class ClaudeOcrEngine:
 
     def __init__(self, model: str = DEFAULT_MODEL, *, max_tokens: int = 1024,
                  base_url: str | None = None, max_retries: int = 4,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, meter: Meter = FREE) -> None:
         api_key = require_secret("ANTHROPIC_API_KEY", "ocr.engine=claude")
         self.model = model
         self.max_tokens = max_tokens
         self.usage = Usage()
+        self.meter = meter
         # base_url None lets the SDK read ANTHROPIC_BASE_URL itself. The headers pin the
         # documented wire format (x-api-key, anthropic-version 2023-06-01): recent SDK releases
         # default to a Bearer Authorization header and a newer version string.
@@ -90,6 +93,7 @@ class ClaudeOcrEngine:
         }
 
     def read(self, image: Path) -> list[TextItem]:
+        self.meter.check_budget("anthropic")
         try:
             message = self.client.messages.create(**self.request_body(image))
         except anthropic.AuthenticationError as error:
@@ -108,6 +112,8 @@ class ClaudeOcrEngine:
         self.usage.requests += 1  # billed, whatever its answer is
         self.usage.input_tokens += input_tokens
         self.usage.output_tokens += output_tokens
+        self.meter.spend("anthropic", model=self.model, requests=1, input_tokens=input_tokens,
+                         output_tokens=output_tokens)
         return parse_answer(_answer_text(message))
 
 
