@@ -782,6 +782,7 @@ rule summarise_run:
     output:
         progress={progress!r},
         failures={failures!r},
+        costs={costs!r},
         report={report!r},
         parquet={parquet!r},
         csv={csv!r},
@@ -811,7 +812,8 @@ def minimal_snakefile(output_dir: str = "output") -> str:
         transcript=tree.video_file("{video_id}", "transcript"),
         timestamps=tree.video_file("{video_id}", "timestamps"),
         ocr=tree.video_file("{video_id}", "ocr"), receipt=tree.receipt("{video_id}"),
-        progress=tree.progress(), failures=tree.failures(), report=tree.report(),
+        progress=tree.progress(), failures=tree.failures(), costs=tree.costs(),
+        report=tree.report(),
         parquet=tree.dataset("parquet"), csv=tree.dataset("csv"),
         sqlite=tree.dataset("sqlite"))
 

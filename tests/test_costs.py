@@ -7,9 +7,12 @@ import json
 import random
 
 import pytest
+from rich.console import Console
 from support.workflow import base_config, run_snakemake, write_research_list
 
+from tiktok_research import config as config_module
 from tiktok_research import costs
+from tiktok_research.cli import print_status
 from tiktok_research.database import open_database
 from tiktok_research.database import supabase as supabase_backend
 from tiktok_research.errors import BudgetExhausted
@@ -244,3 +247,13 @@ def test_costs_json_matches_what_the_fakes_served_and_a_budget_stops_new_calls(t
         assert document["this_run"]["serper"]["credits"] == 1
         for video_id in new_videos:
             assert not (out / "videos" / video_id / ".uploaded").exists()
+        # The report and the status table say so too.
+        report = (out / "report.html").read_text(encoding="utf-8")
+        assert "<h2>Costs</h2>" in report and "budget.amount is used up" in report
+        console = Console(record=True, width=300)
+        print_status(config_module.load({**amount, "output_dir": str(out),
+                                         "research_list": str(tmp_path / "research_list.csv")}),
+                     console)
+        status = console.export_text()
+        assert "Costs of the study: 3 Serper credits" in status
+        assert "budget used up: budget.amount is used up" in status
