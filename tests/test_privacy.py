@@ -1,0 +1,171 @@
+"""Pseudonymisation (issue 15, item 1), its pure parts: keyed pseudonyms of the people in a
+TikTok item, page links without their user, and the output folder's privacy marker that
+refuses a run which would mix raw and pseudonymised data."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tiktok_research.config import redact
+from tiktok_research.download.item import build_metadata
+from tiktok_research.errors import ConfigError, MissingSecret
+from tiktok_research.privacy import (
+    MARKER,
+    Pseudonymiser,
+    announce,
+    check_study,
+    mark_study,
+    userless_url,
+)
+
+KEY = "a-study-key-0123456789abcdef"
+TOKEN = re.compile(r"^[uins]_[0-9a-f]{16}$")
+
+
+def raw_item() -> dict:
+    return {
+        "id": "7300000000000000001",
+        "desc": "Best ramen with @Noodle.Friend and @mika_travels 🍜 #ramen mail@example.com",
+        "createTime": 1704067200,
+        "author": {"id": "6900000000000000001", "uniqueId": "mika_travels",
+                   "nickname": "Mika Wanderlust", "secUid": "MS4wLjABAAAAsecretsecretsecret",
+                   "verified": False},
+        "music": {"title": "original sound - Mika Wanderlust", "authorName": "Mika Wanderlust"},
+        "textExtra": [
+            {"start": 16, "end": 29, "type": 0, "userUniqueId": "noodle.friend",
+             "userId": "6900000000000000002", "secUid": "MS4wLjABAAAAfriendfriendfriend"},
+            {"start": 52, "end": 58, "type": 1, "hashtagName": "ramen"},
+        ],
+        "stickersOnItem": [{"stickerText": ["follow @mika_travels", "Mika Wanderlust says hi"]}],
+        "video": {"width": 576, "height": 1024, "duration": 15},
+    }
+
+
+def test_pseudonyms_are_keyed_stable_and_of_their_kind() -> None:
+    study, again, other = Pseudonymiser(KEY), Pseudonymiser(KEY), Pseudonymiser(KEY + "x")
+    for kind, value in (("handle", "mika_travels"), ("user_id", "6900000000000000001"),
+                        ("nickname", "Mika Wanderlust"), ("sec_uid", "MS4wLjABAAAA")):
+        pseudonym = study.pseudonym(kind, value)
+        assert TOKEN.match(pseudonym), pseudonym
+        assert pseudonym == again.pseudonym(kind, value)  # the same in every run of the study
+        assert pseudonym != other.pseudonym(kind, value)  # and nothing without the key
+    assert study.handle("Mika_Travels") == study.handle("@mika_travels")  # handles ignore case
+    assert study.pseudonym("nickname", "Mika") != study.pseudonym("nickname", "mika")
+    assert study.pseudonym("handle", "42") != study.pseudonym("user_id", "42")
+    with pytest.raises(ConfigError, match="STUDY_PSEUDONYM_KEY is too short"):
+        Pseudonymiser("short")
+
+
+def test_an_item_leaves_with_no_raw_identity_and_its_mentions_pseudonymised() -> None:
+    study = Pseudonymiser(KEY)
+    item = raw_item()
+    done = study.item(item)
+    assert item == raw_item()  # the page's own data is left as it was
+    author = done["author"]
+    assert author["uniqueId"] == study.handle("mika_travels")
+    assert author["id"] == study.pseudonym("user_id", "6900000000000000001")
+    assert author["nickname"] == study.pseudonym("nickname", "Mika Wanderlust")
+    assert author["secUid"] == study.pseudonym("sec_uid", "MS4wLjABAAAAsecretsecretsecret")
+    assert author["verified"] is False
+    # A mention is a handle: the author mentioned gets the author's pseudonym.
+    assert done["desc"] == (f"Best ramen with @{study.handle('noodle.friend')} and "
+                            f"@{study.handle('mika_travels')} 🍜 #ramen mail@example.com")
+    mention, hashtag = done["textExtra"]
+    assert mention["userUniqueId"] == study.handle("noodle.friend")
+    assert mention["userId"] == study.pseudonym("user_id", "6900000000000000002")
+    assert hashtag == raw_item()["textExtra"][1]
+    nickname = study.pseudonym("nickname", "Mika Wanderlust")
+    assert done["music"] == {"title": f"original sound - {nickname}", "authorName": nickname}
+    assert done["stickersOnItem"][0]["stickerText"] == [
+        f"follow @{study.handle('mika_travels')}", f"{nickname} says hi"]
+    text = json.dumps(done)
+    for raw in ("mika_travels", "Mika Wanderlust", "6900000000000000001", "MS4wLjABAAAAsecret",
+                "Noodle.Friend", "noodle.friend", "6900000000000000002", "MS4wLjABAAAAfriend"):
+        assert raw not in text
+
+
+def test_metadata_of_a_pseudonymised_item_keeps_the_userless_link() -> None:
+    study = Pseudonymiser(KEY)
+    url = "https://www.tiktok.com/@_/video/7300000000000000001"
+    metadata = build_metadata(study.item(raw_item()), video_id="7300000000000000001", url=url,
+                              downloaded_at="2026-12-03T00:00:00Z", name_user_in_url=False)
+    assert metadata["url"] == url
+    assert metadata["author"] == study.handle("mika_travels")
+    assert metadata["author_nickname"] == study.pseudonym("nickname", "Mika Wanderlust")
+    assert "mika" not in json.dumps(metadata).lower()
+    # Without pseudonymisation the item names its user in the link, as before.
+    plain = build_metadata(raw_item(), video_id="7300000000000000001", url=url,
+                           downloaded_at="2026-12-03T00:00:00Z")
+    assert plain["url"] == "https://www.tiktok.com/@mika_travels/video/7300000000000000001"
+
+
+def test_links_lose_their_user_part_and_logs_do_too_in_a_pseudonymised_run(monkeypatch) -> None:
+    assert userless_url("https://www.tiktok.com/@mika.travels/video/123?is_from_webapp=1#x") \
+        == "https://www.tiktok.com/@_/video/123"
+    assert userless_url("http://127.0.0.1:8765/@a-b_c/photo/9") == "http://127.0.0.1:8765/@_/photo/9"
+    assert userless_url("https://vm.tiktok.com/ZMabc/") == "https://vm.tiktok.com/ZMabc/"
+    line = "visit 1 of https://www.tiktok.com/@mika_travels/video/1: a challenge page"
+    announce(None)
+    assert redact(line) == line
+    announce(Pseudonymiser(KEY))
+    try:
+        assert redact(line) == "visit 1 of https://www.tiktok.com/@_/video/1: a challenge page"
+    finally:
+        announce(None)
+
+
+def test_the_key_itself_is_redacted(monkeypatch) -> None:
+    monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
+    assert redact(f"key={KEY}") == "key=***"
+
+
+def config(tmp_path, on: bool) -> dict:
+    return {"output_dir": str(tmp_path / "output"), "privacy": {"pseudonymise": on}}
+
+
+def test_a_new_or_empty_output_folder_starts_a_pseudonymised_study(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
+    study = check_study(config(tmp_path, True))
+    assert study is not None
+    (tmp_path / "output").mkdir()
+    assert check_study(config(tmp_path, True)) is not None
+    mark_study(config(tmp_path, True), study, "2026-12-03T06:00:00Z")
+    marker = json.loads((tmp_path / "output" / MARKER).read_text())
+    assert marker["pseudonymised"] is True and marker["key_check"] == study.key_check()
+    assert KEY not in (tmp_path / "output" / MARKER).read_text()
+    # The next runs of the study, with data in the folder by then, go on.
+    (tmp_path / "output" / "videos").mkdir()
+    assert check_study(config(tmp_path, True)) is not None
+
+
+def test_runs_that_would_mix_raw_and_pseudonymised_data_are_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("STUDY_PSEUDONYM_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    out = tmp_path / "output"
+    assert check_study(config(tmp_path, False)) is None
+    with pytest.raises(MissingSecret, match="^STUDY_PSEUDONYM_KEY is not set"):
+        check_study(config(tmp_path, True))
+    monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
+    (out / "queries").mkdir(parents=True)  # an earlier run without pseudonymisation
+    with pytest.raises(ConfigError) as refused:
+        check_study(config(tmp_path, True))
+    message = str(refused.value)
+    assert "\n" not in message and str(out) in message and "STUDY_PSEUDONYM_KEY" in message
+    assert "already holds data" in message
+    assert check_study(config(tmp_path, False)) is None  # that study goes on as it was
+
+    fresh = tmp_path / "study"
+    settings = {"output_dir": str(fresh), "privacy": {"pseudonymise": True}}
+    mark_study(settings, check_study(settings), "2026-12-03T06:00:00Z")
+    monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY + "-other")
+    with pytest.raises(ConfigError, match="is not the key .* was pseudonymised with"):
+        check_study(settings)
+    with pytest.raises(ConfigError, match="holds a pseudonymised study"):
+        check_study({**settings, "privacy": {"pseudonymise": False}})
+    (fresh / MARKER).write_text("{ half a fi")  # a damaged marker is still a marker
+    monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
+    with pytest.raises(ConfigError, match="is not the key"):
+        check_study(settings)
