@@ -169,3 +169,17 @@ def test_runs_that_would_mix_raw_and_pseudonymised_data_are_refused(tmp_path, mo
     monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
     with pytest.raises(ConfigError, match="is not the key"):
         check_study(settings)
+
+
+def test_a_search_result_names_nobody_in_urls_json() -> None:
+    study = Pseudonymiser(KEY)
+    entry = {"video_id": "123", "url": "https://www.tiktok.com/@mika_travels/video/123",
+             "author": "mika_travels", "title": "Mika Wanderlust (@mika_travels) | TikTok",
+             "position": 1, "source_url": "https://m.tiktok.com/@mika_travels/video/123?lang=en",
+             "snippet": "with @noodle.friend", "date": "3 days ago", "duration": "0:15",
+             "kind": "video", "query_index": 0, "query": "tokyo ramen"}
+    assert study.link(entry) == {
+        **entry, "url": "https://www.tiktok.com/@_/video/123",
+        "author": study.handle("mika_travels"), "title": "", "snippet": "",
+        "source_url": "https://m.tiktok.com/@_/video/123"}
+    assert study.link({**entry, "author": ""})["author"] == ""

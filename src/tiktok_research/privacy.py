@@ -80,6 +80,16 @@ class Pseudonymiser:
         """`text` with every @-mention replaced by `@` and the handle's pseudonym."""
         return MENTION.sub(lambda match: "@" + self.handle(match[1]), text)
 
+    def link(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A `urls.json` entry naming nobody: its links without their user, the user of the
+        link as a pseudonym, and the search result's title and snippet left out (they carry
+        names in free text, e.g. "Nickname (@handle) | TikTok"; the page's caption,
+        pseudonymised, is in `metadata.json`)."""
+        author = str(entry.get("author") or "")
+        return {**entry, "url": userless_url(str(entry.get("url") or "")),
+                "source_url": userless_url(str(entry.get("source_url") or "")),
+                "author": self.handle(author) if author else "", "title": "", "snippet": ""}
+
     def item(self, item: dict[str, Any]) -> dict[str, Any]:
         """A TikTok itemStruct (in its normalised shape, `author` an object) with its people
         pseudonymised: the author, every @-mention of the caption and of `textExtra`, and
