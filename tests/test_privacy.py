@@ -107,12 +107,17 @@ def test_links_lose_their_user_part_and_logs_do_too_in_a_pseudonymised_run(monke
         == "https://www.tiktok.com/@_/video/123"
     assert userless_url("http://127.0.0.1:8765/@a-b_c/photo/9") == "http://127.0.0.1:8765/@_/photo/9"
     assert userless_url("https://vm.tiktok.com/ZMabc/") == "https://vm.tiktok.com/ZMabc/"
-    line = "visit 1 of https://www.tiktok.com/@mika_travels/video/1: a challenge page"
+    line = ("visit 1 of https://www.tiktok.com/@mika_travels/video/1: a challenge page; "
+            "short link https://vm.tiktok.com/ZMabc/ dropped: it redirects to "
+            "'https://www.tiktok.com/@mika.travels', not to a TikTok item; mail@example.com")
     announce(None)
     assert redact(line) == line
     announce(Pseudonymiser(KEY))
     try:
-        assert redact(line) == "visit 1 of https://www.tiktok.com/@_/video/1: a challenge page"
+        assert redact(line) == (
+            "visit 1 of https://www.tiktok.com/@_/video/1: a challenge page; short link "
+            "https://vm.tiktok.com/ZMabc/ dropped: it redirects to 'https://www.tiktok.com/@_', "
+            "not to a TikTok item; mail@example.com")
     finally:
         announce(None)
 

@@ -37,8 +37,8 @@ REDACTED_NAMES = ("SERPER_API_KEY", "ANTHROPIC_API_KEY", "SUPABASE_KEY", "DATABA
                   "STUDY_PSEUDONYM_KEY")
 # Set ("1") in the environment of a pseudonymised run's jobs (`privacy.announce`).
 PSEUDONYMISED_ENV = "TIKTOK_RESEARCH_PSEUDONYMISED"
-# The user part of a TikTok page link (`/@user/video/ID`).
-LINK_USER = re.compile(r"/@[A-Za-z0-9._-]*(?=/)")
+# The user part of a TikTok page or profile link (`/@user/video/ID`, `/@user`, `/@user?lang=en`).
+LINK_USER = re.compile(r"/@[A-Za-z0-9._-]*(?=[/?#\s\"'<>)\]]|$)")
 
 
 def bundled_whisper_model() -> str:
