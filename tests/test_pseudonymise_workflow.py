@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from support.workflow import base_config, run_snakemake, write_research_list
+from support.workflow import REPO, base_config, run_snakemake, write_research_list
 
-from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, make_video
+from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, demo_catalog, make_video
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.fakeweb.tiktok_item import _mentioned_user
@@ -155,6 +155,31 @@ def test_no_raw_identity_leaves_a_pseudonymised_run(two_studies) -> None:
                   for value in raw if value in text.lower()]
         assert not leaks, "\n".join(leaks)
         assert not leaks_in_files(workdir, {KEY.lower()})  # nor the key itself
+
+
+def test_the_demo_with_pseudonyms_leaves_no_raw_identity(tmp_path) -> None:
+    """The demo site and the project's research list (its first two queries: a photo post, a
+    SIGI_STATE page, an embed link, and a video without speech and one without sound, which
+    end processing_failed by design, among their videos)."""
+    catalog = demo_catalog()
+    (tmp_path / "research_list.csv").write_text((REPO / "research_list.csv").read_text())
+    with FakeWeb(catalog) as web:
+        served = [catalog.videos[video_id] for query in ("Tokyo weekend itinerary 2024",
+                                                         "tokyo ramen spots")
+                  for video_id in catalog.results_for(query)[:3]]
+        ensure_media([made for made in served if made.kind in ("ok", "legacy")], web.media_dir)
+        config = base_config(web.host, start=0, count=2, max_results=3,
+                             privacy={"pseudonymise": True})
+        result = run_snakemake(tmp_path, config, env={"STUDY_PSEUDONYM_KEY": KEY})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "output"
+    assert len(list((out / "bucket" / "videos").glob("*/metadata.json"))) == 3
+    raw = {value.lower() for made in served
+           for value in (made.author, made.nickname, made.author_id, made.sec_uid)}
+    leaks = leaks_in_files(tmp_path, raw) + leaks_in_rows(out, raw)
+    leaks += [f"{value!r} in the run's output" for value in raw
+              if value in (result.stdout + result.stderr).lower()]
+    assert not leaks, "\n".join(leaks)
 
 
 def test_the_scan_finds_raw_identities_in_a_study_without_pseudonyms(tmp_path) -> None:
