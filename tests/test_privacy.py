@@ -87,6 +87,15 @@ def test_an_item_leaves_with_no_raw_identity_and_its_mentions_pseudonymised() ->
         assert raw not in text
 
 
+def test_a_known_identity_is_replaced_as_a_whole_word_only() -> None:
+    study = Pseudonymiser(KEY)
+    item = {"author": {"uniqueId": "seafoodie", "nickname": "Food"},
+            "music": {"title": "Food - seafood songs, by Food!", "authorName": "Food"}}
+    nickname = study.pseudonym("nickname", "Food")
+    assert study.item(item)["music"] == {"title": f"{nickname} - seafood songs, by {nickname}!",
+                                         "authorName": nickname}
+
+
 def test_metadata_of_a_pseudonymised_item_keeps_the_userless_link() -> None:
     study = Pseudonymiser(KEY)
     url = "https://www.tiktok.com/@_/video/7300000000000000001"

@@ -134,11 +134,13 @@ class Pseudonymiser:
             return [self._scrub(item, known) for item in value]
         if isinstance(value, str) and value:
             text = self.mentions(value)
-            # Longest first, so a nickname containing a handle is replaced whole. Short values
-            # (an id of 1–3 characters, a one-letter nickname) would hit unrelated words.
+            # Longest first, so a nickname containing a handle is replaced whole; whole words
+            # only, so a nickname "Food" leaves "seafood" alone. Shorter values (an id of 1–3
+            # characters, a one-letter nickname) would hit unrelated words.
             for raw in sorted(known, key=len, reverse=True):
                 if len(raw) >= 4 and raw in text:
-                    text = text.replace(raw, known[raw])
+                    text = re.sub(rf"(?<!\w){re.escape(raw)}(?!\w)",
+                                  lambda _, raw=raw: known[raw], text)
             return text
         return value
 
