@@ -4,6 +4,8 @@ refuses a run which would mix raw and pseudonymised data."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 
@@ -55,8 +57,23 @@ def test_pseudonyms_are_keyed_stable_and_of_their_kind() -> None:
     assert study.handle("Mika_Travels") == study.handle("@mika_travels")  # handles ignore case
     assert study.pseudonym("nickname", "Mika") != study.pseudonym("nickname", "mika")
     assert study.pseudonym("handle", "42") != study.pseudonym("user_id", "42")
-    with pytest.raises(ConfigError, match="STUDY_PSEUDONYM_KEY is too short"):
-        Pseudonymiser("short")
+    with pytest.raises(ConfigError) as short:
+        Pseudonymiser("k" * 15)
+    assert str(short.value) == ("STUDY_PSEUDONYM_KEY is too short: use at least 16 random "
+                                "characters (e.g. `openssl rand -hex 32`)")
+
+
+def test_pseudonyms_are_pinned_so_a_new_version_keeps_a_running_study_s_ones() -> None:
+    def expected(kind: str, value: str) -> str:
+        return hmac.new(KEY.encode(), f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+    study = Pseudonymiser(KEY)
+    assert study.handle(" @Mika_Travels ") == "u_" + expected("handle", "mika_travels")[:16]
+    assert study.pseudonym("user_id", " 69 ") == "i_" + expected("user_id", "69")[:16]
+    assert study.pseudonym("nickname", "Mika W") == "n_" + expected("nickname", "Mika W")[:16]
+    assert study.pseudonym("sec_uid", "MS4w") == "s_" + expected("sec_uid", "MS4w")[:16]
+    assert study.key_check() == expected("key-check", "tiktok-research study key check")
+    assert Pseudonymiser("k" * 16).handle("a")  # 16 characters are enough
 
 
 def test_an_item_leaves_with_no_raw_identity_and_its_mentions_pseudonymised() -> None:
@@ -96,6 +113,24 @@ def test_a_known_identity_is_replaced_as_a_whole_word_only() -> None:
                                          "authorName": nickname}
 
 
+def test_odd_items_are_pseudonymised_all_the_same() -> None:
+    study = Pseudonymiser(KEY)
+    item = {"author": {"id": 6900000000000000001, "uniqueId": "mikat", "nickname": "mikat daily",
+                       "secUid": "", "verified": True},
+            "desc": "mikat daily and mikat, by Bo; ids 6900000000000000001",
+            "textExtra": ["junk", {"type": 0, "userUniqueId": "Bo"}]}
+    done = study.item(item)
+    handle, nickname = study.handle("mikat"), study.pseudonym("nickname", "mikat daily")
+    user_id = study.pseudonym("user_id", "6900000000000000001")
+    assert done["author"] == {"id": user_id, "uniqueId": handle, "nickname": nickname,
+                              "secUid": "", "verified": True}
+    # The nickname whole before the handle inside it; a 2-letter name is too short to look
+    # for in text.
+    assert done["desc"] == f"{nickname} and {handle}, by Bo; ids {user_id}"
+    assert done["textExtra"] == ["junk", {"type": 0, "userUniqueId": study.handle("bo")}]
+    assert study.item({"author": "a string"}) == {"author": "a string"}
+
+
 def test_metadata_of_a_pseudonymised_item_keeps_the_userless_link() -> None:
     study = Pseudonymiser(KEY)
     url = "https://www.tiktok.com/@_/video/7300000000000000001"
@@ -116,6 +151,10 @@ def test_links_lose_their_user_part_and_logs_do_too_in_a_pseudonymised_run(monke
         == "https://www.tiktok.com/@_/video/123"
     assert userless_url("http://127.0.0.1:8765/@a-b_c/photo/9") == "http://127.0.0.1:8765/@_/photo/9"
     assert userless_url("https://vm.tiktok.com/ZMabc/") == "https://vm.tiktok.com/ZMabc/"
+    assert userless_url("https://www.tiktok.com/@a/video/1?x=1?y=2#f#g") \
+        == "https://www.tiktok.com/@_/video/1"
+    assert userless_url("https://www.tiktok.com/@a/video/1#f?x") \
+        == "https://www.tiktok.com/@_/video/1"
     line = ("visit 1 of https://www.tiktok.com/@mika_travels/video/1: a challenge page; "
             "short link https://vm.tiktok.com/ZMabc/ dropped: it redirects to "
             "'https://www.tiktok.com/@mika.travels', not to a TikTok item; mail@example.com")
@@ -148,7 +187,12 @@ def test_a_new_or_empty_output_folder_starts_a_pseudonymised_study(tmp_path, mon
     assert check_study(config(tmp_path, True)) is not None
     mark_study(config(tmp_path, True), study, "2026-12-03T06:00:00Z")
     marker = json.loads((tmp_path / "output" / MARKER).read_text())
-    assert marker["pseudonymised"] is True and marker["key_check"] == study.key_check()
+    assert marker == {"pseudonymised": True, "key_check": study.key_check(),
+                      "started_at": "2026-12-03T06:00:00Z",
+                      "pseudonyms": "HMAC-SHA256 of kind and value, 16 hex digits: u_ handle, "
+                                    "i_ user id, n_ nickname, s_ secUid"}
+    mark_study(config(tmp_path, True), study, "later")  # written once
+    assert json.loads((tmp_path / "output" / MARKER).read_text()) == marker
     assert KEY not in (tmp_path / "output" / MARKER).read_text()
     # The next runs of the study, with data in the folder by then, go on.
     (tmp_path / "output" / "videos").mkdir()
@@ -160,25 +204,38 @@ def test_runs_that_would_mix_raw_and_pseudonymised_data_are_refused(tmp_path, mo
     monkeypatch.chdir(tmp_path)  # no .env here
     out = tmp_path / "output"
     assert check_study(config(tmp_path, False)) is None
-    with pytest.raises(MissingSecret, match="^STUDY_PSEUDONYM_KEY is not set"):
+    with pytest.raises(MissingSecret) as missing:
         check_study(config(tmp_path, True))
+    assert str(missing.value) == (
+        "STUDY_PSEUDONYM_KEY is not set (environment or .env); it is needed for "
+        "privacy.pseudonymise (the pseudonyms of authors and mentioned users)")
     monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
     (out / "queries").mkdir(parents=True)  # an earlier run without pseudonymisation
     with pytest.raises(ConfigError) as refused:
         check_study(config(tmp_path, True))
-    message = str(refused.value)
-    assert "\n" not in message and str(out) in message and "STUDY_PSEUDONYM_KEY" in message
-    assert "already holds data" in message
+    assert str(refused.value) == (
+        f"privacy.pseudonymise is on but {out} already holds data that is not pseudonymised: "
+        "start the study in a new or empty output_dir (with STUDY_PSEUDONYM_KEY set)")
     assert check_study(config(tmp_path, False)) is None  # that study goes on as it was
 
     fresh = tmp_path / "study"
     settings = {"output_dir": str(fresh), "privacy": {"pseudonymise": True}}
     mark_study(settings, check_study(settings), "2026-12-03T06:00:00Z")
     monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY + "-other")
-    with pytest.raises(ConfigError, match="is not the key .* was pseudonymised with"):
+    with pytest.raises(ConfigError) as other_key:
         check_study(settings)
-    with pytest.raises(ConfigError, match="holds a pseudonymised study"):
+    assert str(other_key.value) == (
+        f"STUDY_PSEUDONYM_KEY is not the key {fresh} was pseudonymised with "
+        f"({fresh / MARKER}): set the study's key, or start the study in a new output_dir")
+    with pytest.raises(ConfigError) as turned_off:
         check_study({**settings, "privacy": {"pseudonymise": False}})
+    assert str(turned_off.value) == (
+        f"{fresh} holds a pseudonymised study ({fresh / MARKER}): run it with "
+        "privacy.pseudonymise=true and its STUDY_PSEUDONYM_KEY, or choose another output_dir")
+    without_check = {"pseudonymised": True}
+    (fresh / MARKER).write_text(json.dumps(without_check))
+    with pytest.raises(ConfigError, match="is not the key"):
+        check_study(settings)
     (fresh / MARKER).write_text("{ half a fi")  # a damaged marker is still a marker
     monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
     with pytest.raises(ConfigError, match="is not the key"):
@@ -197,3 +254,5 @@ def test_a_search_result_names_nobody_in_urls_json() -> None:
         "author": study.handle("mika_travels"), "title": "", "snippet": "",
         "source_url": "https://m.tiktok.com/@_/video/123"}
     assert study.link({**entry, "author": ""})["author"] == ""
+    assert study.link({"video_id": "1"}) == {"video_id": "1", "url": "", "source_url": "",
+                                             "author": "", "title": "", "snippet": ""}

@@ -106,9 +106,10 @@ class Pseudonymiser:
         if isinstance(extras, list):
             copied["textExtra"] = [
                 self._person(extra, {"userId": "user_id", "userUniqueId": "handle",
-                                     "secUid": "sec_uid", "nickName": "nickname"}, known)
+                                     "secUid": "sec_uid"}, known)
                 if isinstance(extra, dict) else extra for extra in extras]
-        return self._scrub(copied, known, top=True)
+        # Pseudonyms hold no raw value, so the author and textExtra pass through unchanged.
+        return self._scrub(copied, known)
 
     def _person(self, fields: dict[str, Any], kinds: dict[str, str],
                 known: dict[str, str]) -> dict[str, Any]:
@@ -120,16 +121,12 @@ class Pseudonymiser:
             if isinstance(value, str) and value.strip():
                 person[name] = self.pseudonym(kind, value)
                 known[value.strip()] = person[name]
-                if kind == "handle":
-                    known["@" + value.strip()] = "@" + person[name]
         return person
 
-    def _scrub(self, value: Any, known: dict[str, str], top: bool = False) -> Any:
-        """Every string in `value` with @-mentions and known identities pseudonymised (the
-        `author` and `textExtra` already are: they are left alone at the top level)."""
+    def _scrub(self, value: Any, known: dict[str, str]) -> Any:
+        """Every string in `value` with @-mentions and known identities pseudonymised."""
         if isinstance(value, dict):
-            return {key: item if top and key in ("author", "textExtra")
-                    else self._scrub(item, known) for key, item in value.items()}
+            return {key: self._scrub(item, known) for key, item in value.items()}
         if isinstance(value, list):
             return [self._scrub(item, known) for item in value]
         if isinstance(value, str) and value:
