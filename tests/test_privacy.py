@@ -55,6 +55,7 @@ def test_pseudonyms_are_keyed_stable_and_of_their_kind() -> None:
         assert pseudonym == again.pseudonym(kind, value)  # the same in every run of the study
         assert pseudonym != other.pseudonym(kind, value)  # and nothing without the key
     assert study.handle("Mika_Travels") == study.handle("@mika_travels")  # handles ignore case
+    assert study.handle("@Xander") == study.handle("xander")
     assert study.pseudonym("nickname", "Mika") != study.pseudonym("nickname", "mika")
     assert study.pseudonym("handle", "42") != study.pseudonym("user_id", "42")
     with pytest.raises(ConfigError) as short:
@@ -129,6 +130,10 @@ def test_odd_items_are_pseudonymised_all_the_same() -> None:
     assert done["desc"] == f"{nickname} and {handle}, by Bo; ids {user_id}"
     assert done["textExtra"] == ["junk", {"type": 0, "userUniqueId": study.handle("bo")}]
     assert study.item({"author": "a string"}) == {"author": "a string"}
+    # Longest first, whatever the alphabet says.
+    fan = study.item({"author": {"uniqueId": "zorro", "nickname": "Amy zorro fan"},
+                      "desc": "Amy zorro fan"})
+    assert fan["desc"] == study.pseudonym("nickname", "Amy zorro fan")
 
 
 def test_metadata_of_a_pseudonymised_item_keeps_the_userless_link() -> None:
@@ -153,7 +158,7 @@ def test_links_lose_their_user_part_and_logs_do_too_in_a_pseudonymised_run(monke
     assert userless_url("https://vm.tiktok.com/ZMabc/") == "https://vm.tiktok.com/ZMabc/"
     assert userless_url("https://www.tiktok.com/@a/video/1?x=1?y=2#f#g") \
         == "https://www.tiktok.com/@_/video/1"
-    assert userless_url("https://www.tiktok.com/@a/video/1#f?x") \
+    assert userless_url("https://www.tiktok.com/@a/video/1#f?x#y") \
         == "https://www.tiktok.com/@_/video/1"
     line = ("visit 1 of https://www.tiktok.com/@mika_travels/video/1: a challenge page; "
             "short link https://vm.tiktok.com/ZMabc/ dropped: it redirects to "
