@@ -15,7 +15,6 @@ from tiktok_research.config import redact
 from tiktok_research.download.item import build_metadata
 from tiktok_research.errors import ConfigError, MissingSecret
 from tiktok_research.privacy import (
-    MARKER,
     Pseudonymiser,
     announce,
     check_study,
@@ -24,6 +23,7 @@ from tiktok_research.privacy import (
 )
 
 KEY = "a-study-key-0123456789abcdef"
+MARKER = "privacy.json"  # a pseudonymised study's output folder says so
 TOKEN = re.compile(r"^[uins]_[0-9a-f]{16}$")
 
 
@@ -237,10 +237,10 @@ def test_runs_that_would_mix_raw_and_pseudonymised_data_are_refused(tmp_path, mo
     assert str(turned_off.value) == (
         f"{fresh} holds a pseudonymised study ({fresh / MARKER}): run it with "
         "privacy.pseudonymise=true and its STUDY_PSEUDONYM_KEY, or choose another output_dir")
-    without_check = {"pseudonymised": True}
-    (fresh / MARKER).write_text(json.dumps(without_check))
-    with pytest.raises(ConfigError, match="is not the key"):
-        check_study(settings)
+    for edited in ({"pseudonymised": True}, {"key_check": "clé"}, ["a list"]):
+        (fresh / MARKER).write_text(json.dumps(edited))
+        with pytest.raises(ConfigError, match="is not the key"):
+            check_study(settings)
     (fresh / MARKER).write_text("{ half a fi")  # a damaged marker is still a marker
     monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
     with pytest.raises(ConfigError, match="is not the key"):

@@ -26,11 +26,12 @@ from tiktok_research.fakeweb.catalog import Catalog, DemoVideo, demo_catalog, ma
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
 from tiktok_research.fakeweb.tiktok_item import _mentioned_user
-from tiktok_research.privacy import MARKER, Pseudonymiser
+from tiktok_research.privacy import Pseudonymiser
 
 pytestmark = pytest.mark.slow
 
 KEY = "test-study-key-5d2c7e19a04b6f38"
+MARKER = "privacy.json"  # a pseudonymised study's output folder says so
 QUERY = "pseudonymised ramen"
 # Distinctive people, so that finding none of these words means none leaked.
 PEOPLE = [("qzx.vantablack_7", "Quorra Vantablack"),

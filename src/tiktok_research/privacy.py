@@ -35,9 +35,9 @@ from typing import Any
 from tiktok_research.config import PSEUDONYMISED_ENV, hide_link_users, require_secret
 from tiktok_research.errors import ConfigError
 from tiktok_research.files import atomic_write_json, read_json
+from tiktok_research.paths import OutputTree
 
 KEY_NAME = "STUDY_PSEUDONYM_KEY"
-MARKER = "privacy.json"
 KINDS = {"handle": "u", "user_id": "i", "nickname": "n", "sec_uid": "s"}
 DIGITS = 16
 MIN_KEY_CHARS = 16
@@ -157,8 +157,13 @@ def pseudonymiser(config: Mapping[str, Any]) -> Pseudonymiser | None:
                                                   "authors and mentioned users)"))
 
 
-def _holds_data(folder: Path) -> bool:
-    return folder.is_dir() and any(entry.name != MARKER for entry in folder.iterdir())
+def marker_path(config: Mapping[str, Any]) -> Path:
+    """The study's `privacy.json`."""
+    return Path(OutputTree(str(config["output_dir"])).privacy())
+
+
+def _holds_data(folder: Path, marker: Path) -> bool:
+    return folder.is_dir() and any(entry.name != marker.name for entry in folder.iterdir())
 
 
 def check_study(config: Mapping[str, Any]) -> Pseudonymiser | None:
@@ -168,27 +173,27 @@ def check_study(config: Mapping[str, Any]) -> Pseudonymiser | None:
     A pseudonymised run needs its key, and an output folder that is new or empty, or that a
     pseudonymised run with the same key started (its `privacy.json`). A run that is not
     pseudonymised may not write into a pseudonymised study's folder."""
-    folder = Path(str(config["output_dir"]))
+    folder, path = Path(str(config["output_dir"])), marker_path(config)
     # A marker that cannot be read is still a marker: it matches no key.
-    marker = read_json(folder / MARKER, "unreadable") if (folder / MARKER).exists() else None
+    marker = read_json(path, "unreadable") if path.exists() else None
     if not enabled(config):
         if marker is not None:
-            raise ConfigError(f"{folder} holds a pseudonymised study ({folder / MARKER}): run "
+            raise ConfigError(f"{folder} holds a pseudonymised study ({path}): run "
                               "it with privacy.pseudonymise=true and its STUDY_PSEUDONYM_KEY, or "
                               "choose another output_dir")
         return None
     study = pseudonymiser(config)
     assert study is not None
     if marker is None:
-        if _holds_data(folder):
+        if _holds_data(folder, path):
             raise ConfigError(f"privacy.pseudonymise is on but {folder} already holds data that "
                               f"is not pseudonymised: start the study in a new or empty "
                               f"output_dir (with {KEY_NAME} set)")
         return study
     if not isinstance(marker, dict) or not hmac.compare_digest(
-            str(marker.get("key_check", "")), study.key_check()):
+            str(marker.get("key_check", "")).encode(), study.key_check().encode()):
         raise ConfigError(f"{KEY_NAME} is not the key {folder} was pseudonymised with "
-                          f"({folder / MARKER}): set the study's key, or start the study in a "
+                          f"({path}): set the study's key, or start the study in a "
                           "new output_dir")
     return study
 
@@ -205,7 +210,7 @@ def announce(study: Pseudonymiser | None) -> None:
 def mark_study(config: Mapping[str, Any], study: Pseudonymiser, started_at: str) -> None:
     """Write the output folder's `privacy.json`, once: the folder now holds a pseudonymised
     study of this key."""
-    path = Path(str(config["output_dir"])) / MARKER
+    path = marker_path(config)
     if not path.exists():
         atomic_write_json(path, {"pseudonymised": True, "key_check": study.key_check(),
                                  "started_at": started_at,
