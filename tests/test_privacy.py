@@ -222,6 +222,20 @@ def test_runs_that_would_mix_raw_and_pseudonymised_data_are_refused(tmp_path, mo
         f"privacy.pseudonymise is on but {out} already holds data that is not pseudonymised: "
         "start the study in a new or empty output_dir (with STUDY_PSEUDONYM_KEY set)")
     assert check_study(config(tmp_path, False)) is None  # that study goes on as it was
+    # A bucket folder or SQLite file of the run's set outside the output folder counts too.
+    elsewhere = tmp_path / "elsewhere"
+    bucket, database = elsewhere / "bucket", elsewhere / "research.sqlite"
+    settings = {"output_dir": str(elsewhere / "output"), "privacy": {"pseudonymise": True},
+                "storage": {"local_dir": str(bucket)}, "database": {"sqlite_path": str(database)}}
+    bucket.mkdir(parents=True)
+    assert check_study(settings) is not None  # empty
+    (bucket / "videos").mkdir()
+    with pytest.raises(ConfigError, match=f"but {bucket} already holds data"):
+        check_study(settings)
+    (bucket / "videos").rmdir()
+    database.write_bytes(b"")
+    with pytest.raises(ConfigError, match=f"but {database} already holds data"):
+        check_study(settings)
 
     fresh = tmp_path / "study"
     settings = {"output_dir": str(fresh), "privacy": {"pseudonymise": True}}

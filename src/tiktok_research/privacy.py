@@ -162,17 +162,30 @@ def marker_path(config: Mapping[str, Any]) -> Path:
     return Path(OutputTree(str(config["output_dir"])).privacy())
 
 
-def _holds_data(folder: Path, marker: Path) -> bool:
-    return folder.is_dir() and any(entry.name != marker.name for entry in folder.iterdir())
+def _filled(config: Mapping[str, Any], marker: Path) -> Path | None:
+    """The first place of this run's local data that already holds some: the output folder
+    (besides its marker), a `storage.local_dir` or a `database.sqlite_path` set outside it.
+    (A remote storage or database cannot be asked at start, before any job.)"""
+    folder = Path(str(config["output_dir"]))
+    if folder.is_dir() and any(entry.name != marker.name for entry in folder.iterdir()):
+        return folder
+    local_dir = (config.get("storage") or {}).get("local_dir")
+    if local_dir and Path(local_dir).is_dir() and any(Path(local_dir).iterdir()):
+        return Path(local_dir)
+    sqlite_path = (config.get("database") or {}).get("sqlite_path")
+    if sqlite_path and Path(sqlite_path).exists():
+        return Path(sqlite_path)
+    return None
 
 
 def check_study(config: Mapping[str, Any]) -> Pseudonymiser | None:
     """Whether this run may write into its output folder, as the study's privacy setting
     stands; ConfigError (or MissingSecret) in one line if not.
 
-    A pseudonymised run needs its key, and an output folder that is new or empty, or that a
-    pseudonymised run with the same key started (its `privacy.json`). A run that is not
-    pseudonymised may not write into a pseudonymised study's folder."""
+    A pseudonymised run needs its key, and an output folder that is new or empty (and so are
+    a local storage folder or SQLite file set elsewhere), or that a pseudonymised run with the
+    same key started (its `privacy.json`). A run that is not pseudonymised may not write into
+    a pseudonymised study's folder."""
     folder, path = Path(str(config["output_dir"])), marker_path(config)
     # A marker that cannot be read is still a marker: it matches no key.
     marker = read_json(path, "unreadable") if path.exists() else None
@@ -185,8 +198,9 @@ def check_study(config: Mapping[str, Any]) -> Pseudonymiser | None:
     study = pseudonymiser(config)
     assert study is not None
     if marker is None:
-        if _holds_data(folder, path):
-            raise ConfigError(f"privacy.pseudonymise is on but {folder} already holds data that "
+        filled = _filled(config, path)
+        if filled is not None:
+            raise ConfigError(f"privacy.pseudonymise is on but {filled} already holds data that "
                               f"is not pseudonymised: start the study in a new or empty "
                               f"output_dir (with {KEY_NAME} set)")
         return study
