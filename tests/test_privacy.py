@@ -21,6 +21,8 @@ from tiktok_research.privacy import (
     mark_study,
     userless_url,
 )
+from tiktok_research.process.ocr import TextItem
+from tiktok_research.process.steps import ProcessSettings, step_ocr_frames
 
 KEY = "a-study-key-0123456789abcdef"
 MARKER = "privacy.json"  # a pseudonymised study's output folder says so
@@ -275,3 +277,26 @@ def test_a_search_result_names_nobody_in_urls_json() -> None:
     assert study.link({**entry, "author": ""})["author"] == ""
     assert study.link({"video_id": "1"}) == {"video_id": "1", "url": "", "source_url": "",
                                              "author": "", "title": "", "snippet": ""}
+
+
+class ScreenReader:
+    name, model, usage = "stub", None, None
+
+    def read(self, image) -> list[TextItem]:
+        return [TextItem("TikTok"), TextItem("@Mika_Travels"), TextItem("ramen @ 5 pm")]
+
+
+def test_on_screen_mentions_are_pseudonymised_too(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STUDY_PSEUDONYM_KEY", KEY)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "001_t0.0s.jpg").write_bytes(b"")
+    plain = ProcessSettings.from_config({})
+    assert plain.mentions is None
+    settings = ProcessSettings.from_config({"privacy": {"pseudonymise": True}})
+    document = step_ocr_frames(ScreenReader(), frames, tmp_path / "ocr.json",
+                               mentions=settings.mentions)
+    handle = Pseudonymiser(KEY).handle("mika_travels")
+    assert [item["text"] for item in document["items"]] == ["TikTok", f"@{handle}",
+                                                            "ramen @ 5 pm"]
+    assert json.loads((tmp_path / "ocr.json").read_text())["items"][1]["text"] == f"@{handle}"

@@ -13,9 +13,10 @@ The search and download stages apply it at the source (`urls.json`, `metadata.js
 nothing downstream (storage, rows, export, report, search database) ever sees a raw identity.
 Page links lose their user part (`https://www.tiktok.com/@_/video/ID`, the form yt-dlp builds
 for a link without a user, which TikTok serves); video ids are kept, so a video, and through it
-its author, can still be looked up: this is pseudonymisation, not anonymisation. Speech and
-on-screen text (transcripts, OCR, TikTok's caption tracks) are content, not identity fields,
-and are kept as they are.
+its author, can still be looked up: this is pseudonymisation, not anonymisation. The process
+stage pseudonymises the @-mentions of the on-screen text (`ocr.json`) too. Otherwise speech
+and on-screen text (transcripts, OCR, TikTok's caption tracks) are content, not identity
+fields, and are kept as they are.
 
 The output folder of a pseudonymised study holds `privacy.json` with a keyed check value (the
 HMAC of a fixed text), so a run that would mix raw and pseudonymised data, or pseudonyms of two
