@@ -22,6 +22,7 @@ rule all:
 
 
 onstart:
+    mark_private_study()
     keep_unreadable_failures()
 
 

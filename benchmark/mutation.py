@@ -51,12 +51,14 @@ MODULES: dict[str, list[str]] = {
     "config": [f"{PACKAGE}/config.py"],
     "validation": [f"{PACKAGE}/process/validate.py"],
     "page parsing": [f"{PACKAGE}/download/page.py", f"{PACKAGE}/download/item.py"],
+    "pseudonymisation": [f"{PACKAGE}/privacy.py"],
 }
 TESTS = [
     "tests/test_config.py",
     "tests/test_database.py",
     "tests/test_accounting.py",
     "tests/test_page.py",
+    "tests/test_privacy.py",
     "tests/test_publish.py",
     "tests/test_search.py",
     "tests/test_search_links.py",

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from tiktok_research.config import ConfigError, job_config, validate
 from tiktok_research.files import atomic_write_json, read_json, set_aside_unreadable
 from tiktok_research.paths import OutputTree
+from tiktok_research.privacy import announce, check_study, mark_study
 from tiktok_research.queries import (
     QUERY_DIR_PATTERN,
     VIDEO_ID_PATTERN,
@@ -40,7 +41,14 @@ gc.set_threshold(50_000, 20, 20)
 TREE = OutputTree(config["output_dir"])
 DESTINATION = destination_key(config)  # the storage and database this run publishes to
 DUE = {}  # video id → when it was due: videos unavailable for now, tried again (retry_note)
+STUDY = None  # the study's Pseudonymiser when privacy.pseudonymise is on
 if workflow.is_main_process:
+    # Before anything is written: a run that would mix raw and pseudonymised data is refused.
+    try:
+        STUDY = check_study(config)
+    except ConfigError as error:
+        sys.exit(str(error))
+    announce(STUDY)
     clear_stale_locks()
     mark_run()
     # With remote storage the summaries are not on this disk: none is tried again.
@@ -192,6 +200,13 @@ def all_targets(wildcards):
     # are there would not make it run again otherwise (mtime rerun triggers).
     notes = [TREE.retry_note(video_id, due) for video_id, due in DUE.items()]
     return [*summaries, *notes, TREE.progress()]
+
+
+def mark_private_study():
+    """A pseudonymised study's output folder says so (privacy.json, with its key's check
+    value) before any job writes there. (`onstart`: a run with jobs to do, never a dry run.)"""
+    if STUDY is not None:
+        mark_study(config, STUDY, utc_now())
 
 
 def keep_unreadable_failures():

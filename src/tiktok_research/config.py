@@ -30,9 +30,15 @@ SECRET_NAMES = (
     "SUPABASE_URL",
     "SUPABASE_KEY",
     "DATABASE_URL",
+    "STUDY_PSEUDONYM_KEY",
 )
 # Of the names above, these are credentials whose values must never be shown.
-REDACTED_NAMES = ("SERPER_API_KEY", "ANTHROPIC_API_KEY", "SUPABASE_KEY", "DATABASE_URL")
+REDACTED_NAMES = ("SERPER_API_KEY", "ANTHROPIC_API_KEY", "SUPABASE_KEY", "DATABASE_URL",
+                  "STUDY_PSEUDONYM_KEY")
+# Set ("1") in the environment of a pseudonymised run's jobs (`privacy.announce`).
+PSEUDONYMISED_ENV = "TIKTOK_RESEARCH_PSEUDONYMISED"
+# The user part of a TikTok page or profile link (`/@user/video/ID`, `/@user`, `/@user?lang=en`).
+LINK_USER = re.compile(r"/@[A-Za-z0-9._-]*(?=[/?#\s\"'<>)\]]|$)")
 
 
 def bundled_whisper_model() -> str:
@@ -230,10 +236,18 @@ def database_url_passwords(url: str) -> list[str]:
                     if word != value]
 
 
+def hide_link_users(text: str) -> str:
+    """`text` with the user part of every TikTok page link replaced by `_`."""
+    return LINK_USER.sub("/@_", text)
+
+
 def redact(text: str) -> str:
-    """`text` with the value of every credential in the environment replaced by `***`."""
+    """`text` with the value of every credential in the environment replaced by `***`, and,
+    in a pseudonymised run, the user part of every page link by `_`."""
     for value in sorted(_secret_values(), key=len, reverse=True):
         text = text.replace(value, "***")
+    if os.environ.get(PSEUDONYMISED_ENV) == "1":
+        text = hide_link_users(text)
     return text
 
 

@@ -14,6 +14,7 @@ A method given a wildcard (`"{video_id}"`) returns the rule's pattern.
                                                     frames/ too when `keep`)
       failures.json, progress.json, report.html, dataset.parquet, dataset.csv, dataset.sqlite
                                                     summarise_run
+      privacy.json                                  a pseudonymised study's first run (onstart)
       logs/{rule}/{key}.log, benchmarks/{rule}/{key}.tsv
       bucket/videos/{video_id}/...                  the local storage backend
       research.sqlite                               the sqlite database backend
@@ -104,6 +105,10 @@ class OutputTree:
 
     def report(self) -> str:
         return self._join("report.html")
+
+    def privacy(self) -> str:
+        """The marker of a pseudonymised study (`privacy.py`)."""
+        return self._join("privacy.json")
 
     def dataset(self, suffix: str) -> str:
         return self._join(f"dataset.{suffix}")

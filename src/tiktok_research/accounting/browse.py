@@ -20,8 +20,9 @@ TABLES: dict[str, dict[str, Any]] = {
                        "queries that found it (the same columns as dataset.parquet).",
         "columns": {
             "video_id": "TikTok's id of the video",
-            "url": "the video's page",
-            "author": "the author's handle (uniqueId)",
+            "url": "the video's page (in a pseudonymised study without its user: /@_/)",
+            "author": "the author's handle (uniqueId), or in a pseudonymised study its "
+                      "pseudonym (u_ and 16 hex digits)",
             "title": "the video's description as TikTok shows it",
             "transcript": "what is said, transcribed by Whisper",
             "ocr_text": "the on-screen text of the key frames, in time order",

@@ -255,17 +255,19 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def build_metadata(item: dict[str, Any], *, video_id: str, url: str,
-                   downloaded_at: str) -> dict[str, Any]:
+def build_metadata(item: dict[str, Any], *, video_id: str, url: str, downloaded_at: str,
+                   name_user_in_url: bool = True) -> dict[str, Any]:
     """`metadata.json` for a downloaded video: the author, caption, hashtags, times, size,
-    counts, music, location and stickers the page gives."""
+    counts, music, location and stickers the page gives. A link without its user (`/@_/`)
+    gets the item's, unless not `name_user_in_url` (a pseudonymised study's links name
+    nobody)."""
     author = _dict(item.get("author"))
     video = _dict(item.get("video"))
     music = _dict(item.get("music"))
     stickers = [text for sticker in _list(item.get("stickersOnItem"))
                 for text in _list(_dict(sticker).get("stickerText")) if isinstance(text, str)]
     handle = _text(author.get("uniqueId"))
-    if handle and HANDLE.fullmatch(handle):
+    if name_user_in_url and handle and HANDLE.fullmatch(handle):
         # A link that did not name its user (/share/video/ID, /embed/v2/ID) was written onto
         # `/@_/video/ID`; the item names the user.
         url = url.replace("/@_/", f"/@{handle}/", 1)

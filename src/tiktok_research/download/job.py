@@ -11,6 +11,10 @@ cap, and the video ends `download_failed` without being tried again (to try such
 higher cap, delete their receipts). Any other error after the download's own retries fails the
 job, the download deadline (`download_deadline_seconds`) among them: a slow network may be
 faster next time.
+
+In a pseudonymised study (`privacy.pseudonymise`) the item's people are pseudonymised before
+`metadata.json` is written, its link names no user, and no page is kept in the logs (a page's
+HTML and screenshot show its author).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tiktok_research.download.pool import BrowserPool, open_browser_pool
 from tiktok_research.download.session import BrowserSettings
 from tiktok_research.errors import DownloadError, OverCap, VideoUnavailable
 from tiktok_research.files import atomic_write_bytes, atomic_write_json, read_json
+from tiktok_research.privacy import pseudonymiser, userless_url
 from tiktok_research.records import one_line, utc_now
 from tiktok_research.registry import Host, Job, Resource, Task
 
@@ -74,7 +79,8 @@ def run_download(job: Job) -> dict[str, Any]:
     video_id = job.key
     job.context.update(video_id=video_id)
     entry = found_entry(job.inputs["urls"], video_id)
-    page = str(entry.get("url"))
+    study = pseudonymiser(job.config)
+    page = str(entry.get("url")) if study is None else userless_url(str(entry.get("url")))
     video_path, meta_path = Path(job.outputs["video"]), Path(job.outputs["meta"])
     captions_dir = Path(job.outputs["captions"]) if "captions" in job.outputs else None
     if captions_dir is not None:
@@ -89,7 +95,8 @@ def run_download(job: Job) -> dict[str, Any]:
         result = browsers.download(
             page, video_id, video_path, BrowserSettings.from_config(job.config),
             captions_dir=captions_dir, run=job.run,
-            pages_dir=Path(job.params["pages"]) if job.params.get("pages") else None)
+            pages_dir=Path(job.params["pages"]) if job.params.get("pages") and study is None
+            else None)
     except (VideoUnavailable, OverCap) as error:  # an outcome: metadata.json says why
         job.record(error)
         log.warning("%s: %s", video_id, error)
@@ -99,8 +106,9 @@ def run_download(job: Job) -> dict[str, Any]:
                     else refused_metadata(video_id, page, error))
         atomic_write_json(meta_path, metadata)
         return metadata
-    metadata = build_metadata(result.item, video_id=video_id, url=page,
-                              downloaded_at=utc_now())
+    item = result.item if study is None else study.item(result.item)
+    metadata = build_metadata(item, video_id=video_id, url=page, downloaded_at=utc_now(),
+                              name_user_in_url=study is None)
     metadata["rendition"] = result.rendition
     metadata["captions"] = result.captions
     metadata["download"] = {"bytes": result.size, "page_visits": result.page_visits,

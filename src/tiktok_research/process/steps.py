@@ -21,6 +21,7 @@ from typing import Any
 from tiktok_research.errors import OutputInvalid, PipelineError
 from tiktok_research.files import atomic_write_json
 from tiktok_research.isolated import Deadline, Limits, preload, run_isolated
+from tiktok_research.privacy import pseudonymiser
 from tiktok_research.process.audio import extract_audio
 from tiktok_research.process.ocr import OcrEngine, ocr_frames
 from tiktok_research.process.transcribe import Transcriber, write_transcript
@@ -57,13 +58,18 @@ class ProcessSettings:
     min_transcript_chars: int = 3
     timeouts: Mapping[str, float] = field(default_factory=lambda: dict(STEP_TIMEOUTS))
     decode_memory_mb: int = DECODE_MEMORY_MB
+    # A pseudonymised study's @-mentions → pseudonyms, for the on-screen text too: creators
+    # write @handles on screen, and a watermarked rendition shows "TikTok @author".
+    mentions: Callable[[str], str] | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ProcessSettings:
         process = config.get("process") or {}
+        study = pseudonymiser(config)
         return cls(int(config.get("max_frames", 20)), int(config.get("min_transcript_chars", 3)),
                    {**STEP_TIMEOUTS, **(process.get("timeouts") or {})},
-                   int(process.get("decode_memory_mb", DECODE_MEMORY_MB)))
+                   int(process.get("decode_memory_mb", DECODE_MEMORY_MB)),
+                   mentions=None if study is None else study.mentions)
 
     def limits(self, step: str) -> Limits:
         """The timeout and memory limit of `step`, with the config key that sets the timeout."""
@@ -132,12 +138,16 @@ def step_transcribe(transcriber: Transcriber, audio: Path, transcript: Path, tim
 
 
 def step_ocr_frames(engine: OcrEngine, frames: Path, target: Path,
-                    limits: Limits | None = None) -> dict[str, Any]:
+                    limits: Limits | None = None,
+                    mentions: Callable[[str], str] | None = None) -> dict[str, Any]:
     deadline = Deadline(f"reading the text of {frames.name}",
                         limits or DEFAULTS.limits("ocr_frames"))
     document = ocr_frames(frames, engine, deadline.check)
     if document["scenes"] == 0:
         raise OutputInvalid(f"{frames} holds no frames", reason="no_frames")
+    if mentions is not None:
+        for item in document["items"]:
+            item["text"] = mentions(item["text"])
     atomic_write_json(target, document)
     problem = ocr_problem(target)
     if problem:
@@ -166,5 +176,6 @@ def process_video(video_id: str, video: Path, outputs: ProcessOutputs,
         log.info("%s: language %s, %d segments, %d characters", video_id, info["language"],
                  info["segments"], info["characters"])
     with timed("ocr_frames", video_id, timings):
-        step_ocr_frames(ocr_engine(), outputs.frames, outputs.ocr, settings.limits("ocr_frames"))
+        step_ocr_frames(ocr_engine(), outputs.frames, outputs.ocr, settings.limits("ocr_frames"),
+                        settings.mentions)
     return timings

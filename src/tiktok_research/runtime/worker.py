@@ -38,7 +38,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.config import SECRET_NAMES, load_dotenv_secrets
+from tiktok_research.config import PSEUDONYMISED_ENV, SECRET_NAMES, load_dotenv_secrets
 from tiktok_research.errors import WorkerJobFailed, WorkerUnavailable
 from tiktok_research.procs import named_process_alive
 from tiktok_research.records import one_line
@@ -52,7 +52,8 @@ log = logging.getLogger("tiktok_research.worker")
 # Snakemake run). Not the thread counts Snakemake sets per job.
 ENV_NAMES = (*SECRET_NAMES, "STORAGE_EMULATOR_HOST", "DISPLAY", "XAUTHORITY", "PATH", "HOME",
              "ANTHROPIC_BASE_URL", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
-             "https_proxy", "no_proxy", "SSL_CERT_FILE", "GOOGLE_CLOUD_PROJECT", RUN_ENV)
+             "https_proxy", "no_proxy", "SSL_CERT_FILE", "GOOGLE_CLOUD_PROJECT", RUN_ENV,
+             PSEUDONYMISED_ENV)
 # Thread counts Snakemake sets per job (0 for a download): the worker gets one thread per job.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")

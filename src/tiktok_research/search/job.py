@@ -8,6 +8,7 @@ from typing import Any
 from tiktok_research.config import require_secret
 from tiktok_research.errors import SearchError
 from tiktok_research.files import atomic_write_json
+from tiktok_research.privacy import pseudonymiser
 from tiktok_research.registry import Job, Task
 from tiktok_research.search.serper import SerperClient, search_videos
 from tiktok_research.search.shortlinks import ShortLinkResolver
@@ -19,6 +20,8 @@ def run_search(job: Job) -> list[dict[str, Any]]:
     """Search the query `job.params["query"]` and write its links to `job.outputs["urls"]`:
     one entry per item, its URL normalised (`search.links`), short links resolved (those that
     cannot be are dropped and counted in the log), photo posts kept with `"kind": "photo"`.
+    In a pseudonymised study (`privacy.pseudonymise`) the entries name nobody
+    (`Pseudonymiser.link`).
 
     Zero links is a result (the query's status becomes search_failed) and is recorded; an error
     after the client's retries fails the job."""
@@ -26,6 +29,7 @@ def run_search(job: Job) -> list[dict[str, Any]]:
     serper, tiktok = config["serper"], config["tiktok"]
     job.context.update(query_index=query["index"], query=query["query"])
     api_key = require_secret("SERPER_API_KEY", "the search stage (Serper)")
+    study = pseudonymiser(config)
     with (SerperClient(api_key, serper["base_url"], gl=serper["gl"], hl=serper["hl"],
                        backoff_seconds=serper["backoff_seconds"],
                        timeout=serper["timeout_seconds"], meter=job) as client,
@@ -40,6 +44,8 @@ def run_search(job: Job) -> list[dict[str, Any]]:
                  len(resolver.results) - len(resolver.dropped), len(resolver.dropped))
     entries = [dict(link.as_dict(), query_index=query["index"], query=query["query"])
                for link in links]
+    if study is not None:
+        entries = [study.link(entry) for entry in entries]
     atomic_write_json(job.outputs["urls"], entries)
     photos = sum(entry["kind"] == "photo" for entry in entries)
     log.info("query %r: %d links (%d photo posts) after %d requests", query["query"],
