@@ -10,7 +10,8 @@ CREATE TABLE IF NOT EXISTS videos (
     ocr_text     TEXT,
     gcs_prefix   TEXT,
     frame_count  INTEGER,
-    processed_at TIMESTAMP
+    processed_at TIMESTAMP,
+    post_type    TEXT DEFAULT 'video'  -- 'video', or 'photo' for a photo post
 );
 
 CREATE TABLE IF NOT EXISTS query_videos (
@@ -38,3 +39,9 @@ CREATE TABLE IF NOT EXISTS pipeline_failures (
     error       TEXT,
     details     TEXT
 );
+
+-- Columns added since the first release, for a database created before them: CREATE TABLE IF
+-- NOT EXISTS leaves an existing table as it is. (SQLite has no ADD COLUMN IF NOT EXISTS: its
+-- backend runs the schema up to this line and adds the columns itself.)
+-- added columns
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS post_type TEXT DEFAULT 'video';
