@@ -152,6 +152,31 @@ def query_summaries(kind):
     return summaries
 
 
+def download_outputs():
+    """The outputs of download_video: the video, its metadata and caption tracks, and with
+    `include_photo_posts` a photo post's images (an empty folder for a video)."""
+    outputs = {
+        "video": maybe_temp(TREE.video("{video_id}")),
+        "meta": TREE.metadata("{video_id}"),
+        "captions": directory(TREE.video_file("{video_id}", "captions")),
+    }
+    if config["include_photo_posts"]:
+        outputs["images"] = maybe_temp(directory(TREE.video_file("{video_id}", "images")))
+    return outputs
+
+
+def process_inputs():
+    """The inputs of process_and_publish_video: what download_video made of the video."""
+    inputs = {
+        "video": TREE.video("{video_id}"),
+        "meta": TREE.metadata("{video_id}"),
+        "captions": TREE.video_file("{video_id}", "captions"),
+    }
+    if config["include_photo_posts"]:
+        inputs["images"] = TREE.video_file("{video_id}", "images")
+    return inputs
+
+
 def process_outputs():
     """The outputs of process_and_publish_video: the derived files and the receipt, and the
     audio and the frames too when `keep` (else they are the job's scratch files)."""

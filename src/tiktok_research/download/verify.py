@@ -1,7 +1,9 @@
 """Is a downloaded file a whole, decodable video within the caps? MP4 boxes from `ftyp` to the
 end, then PyAV finds a video stream with a duration, then its duration and frame size are held
 against the configured caps. A partial file or an HTML error page saved as `.mp4` fails here,
-before it is renamed into place."""
+before it is renamed into place. A photo post's image alike (`verify_image`): a JPEG, PNG or
+WebP by its first bytes, its size within `tiktok.max_pixels` before it is decoded, then decoded
+whole, in the same isolated child."""
 
 from __future__ import annotations
 
@@ -119,3 +121,59 @@ def verify_video(path: Path, caps: Caps | None = None) -> VideoInfo:
     info = run_isolated(probe_video, (path,), VERIFY_LIMITS, path, failure=BadVideo)
     (caps or Caps()).check(info)
     return info
+
+
+# A photo post's image, by its first bytes: the file suffix it is kept under.
+IMAGE_SIGNATURES = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"))
+
+
+def image_format(path: Path) -> str:
+    """`jpg`, `png` or `webp` from the file's first bytes; BadVideo for anything else (an HTML
+    error page, a video)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    for signature, suffix in IMAGE_SIGNATURES:
+        if head.startswith(signature):
+            return suffix
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    raise BadVideo("not an image (neither JPEG, PNG nor WebP)", reason="not_an_image")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    format: str  # jpg, png or webp
+
+
+def probe_image(path: Path, max_pixels: int) -> tuple[int, int]:
+    """The image's size, read from its header and held against `max_pixels` before its pixels
+    are decoded; then it is decoded whole (a cut or corrupt file fails)."""
+    import av
+
+    try:
+        with av.open(str(path), timeout=PROBE_TIMEOUT_SECONDS) as container:
+            if not container.streams.video:
+                raise BadVideo("no image in the file", reason="not_an_image")
+            context = container.streams.video[0].codec_context
+            width, height = int(context.width), int(context.height)
+            if width * height > max_pixels:
+                raise over_cap("max_pixels", max_pixels, width * height,
+                               f"an image is {width}×{height}")
+            frame = next(container.decode(video=0), None)
+    except (av.FFmpegError, OSError) as error:
+        reason = getattr(error, "strerror", None) or " ".join(str(error).split())[:200]
+        raise BadVideo(f"FFmpeg cannot read the image: {reason}", reason="not_an_image") from None
+    if frame is None or width <= 0 or height <= 0:
+        raise BadVideo("the image has no pixels", reason="not_an_image")
+    return width, height
+
+
+def verify_image(path: Path, caps: Caps | None = None) -> ImageInfo:
+    """A whole image of a known format within `tiktok.max_pixels`, decoded in an isolated
+    child (a hostile file fails this image, never the worker); BadVideo or OverCap else."""
+    suffix = image_format(path)
+    width, height = run_isolated(probe_image, (path, (caps or Caps()).max_pixels),
+                                 VERIFY_LIMITS, path, failure=BadVideo)
+    return ImageInfo(width, height, suffix)
