@@ -39,13 +39,16 @@ gc.set_threshold(50_000, 20, 20)
 
 TREE = OutputTree(config["output_dir"])
 DESTINATION = destination_key(config)  # the storage and database this run publishes to
-DUE = {}  # video id → when it was due: videos unavailable for now, tried again (retry_note)
+# Video id → when it was due: videos unavailable for now, tried again (retry_note); with
+# include_photo_posts, also the photo posts an earlier run skipped.
+DUE = {}
 if workflow.is_main_process:
     clear_stale_locks()
     mark_run()
     # With remote storage the summaries are not on this disk: none is tried again.
     if not config["search_only"] and workflow.storage_registry.default_storage_provider is None:
-        DUE = due_again(config["output_dir"], [query.dirname for query in QUERIES])
+        DUE = due_again(config["output_dir"], [query.dirname for query in QUERIES],
+                        photo_posts=config["include_photo_posts"])
     if DUE:
         print(f"tiktok-research: {len(DUE)} video(s) unavailable for now are tried again",
               file=sys.stderr)

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from support.download import case_catalog, no_leftovers, run_job, setup_run
 
+from tiktok_research.accounting.summarise import PHOTO_POST_DUE, due_again
 from tiktok_research.download.item import photo_images
 from tiktok_research.download.page import parse_page
 from tiktok_research.download.verify import Caps, verify_image
 from tiktok_research.errors import BadVideo, DownloadError, OverCap
 from tiktok_research.fakeweb.server import FakeWeb
+from tiktok_research.files import atomic_write_json
+from tiktok_research.paths import OutputTree
 from tiktok_research.process.scenes import parse_frame_name
 from tiktok_research.process.validate import validate_outputs
 
@@ -47,6 +50,20 @@ def test_image_frames_are_named_by_index_without_a_time():
     assert parse_frame_name("002_img.jpg") == (2, None)
     assert parse_frame_name("002_t3.5s.jpg") == (2, 3.5)
     assert parse_frame_name("002_img.png") is None and parse_frame_name("2_img.jpg") is None
+
+
+def test_skipped_photo_posts_are_due_once_the_key_is_on(tmp_path):
+    tree = OutputTree(str(tmp_path))
+    atomic_write_json(tree.query_videos("query_00000_q"), {"videos": {
+        "1": {"outcome": "unavailable", "reason": "photo_post", "retry_after": None},
+        "2": {"outcome": "unavailable", "reason": "private_post", "retry_after": None},
+        "3": {"outcome": "unavailable", "reason": "region_locked",
+              "retry_after": "2026-01-01T00:00:00Z"},
+        "4": {"outcome": "published", "reason": None}}})
+    assert due_again(str(tmp_path), ["query_00000_q"], now="2026-02-01T00:00:00Z") == {
+        "3": "20260101T000000Z"}
+    assert due_again(str(tmp_path), ["query_00000_q"], now="2026-02-01T00:00:00Z",
+                     photo_posts=True) == {"1": PHOTO_POST_DUE, "3": "20260101T000000Z"}
 
 
 def write_photo_post(folder: Path, frames: int = 2) -> dict[str, Path]:

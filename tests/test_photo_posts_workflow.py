@@ -2,7 +2,8 @@
 site's photo post, found through its `/@user/photo/ID` link, is downloaded, its images OCR'd and
 published as frames (`frames/001_img.jpg`, ...) with their text; its metadata keeps the music
 title, no transcript is asked of it, and its row says it is a photo post. The video beside it is
-published as before, and a second identical run has nothing to do."""
+published as before, and a second identical run has nothing to do. Turned on for an output
+folder whose runs skipped the photo post, the key publishes it, and nothing else runs again."""
 
 from __future__ import annotations
 
@@ -101,3 +102,32 @@ def test_a_photo_post_is_published_with_its_images_and_their_text(tmp_path):
         second = run_snakemake(tmp_path, config)
         assert second.returncode == 0, second.stderr[-3000:]
         assert "Nothing to be done" in second.stdout + second.stderr
+
+
+def test_turning_the_key_on_publishes_the_photo_posts_a_run_skipped(tmp_path):
+    made, posts = catalog()
+    photo, video = posts["photo"], posts["video"]
+    ensure_media([video])
+    write_research_list(tmp_path, [QUERY])
+    out = tmp_path / "output"
+    receipt = out / "videos" / photo.video_id / ".uploaded"
+    with FakeWeb(made) as web:
+        skipped = run_snakemake(tmp_path, base_config(web.host))
+        assert skipped.returncode == 0, skipped.stderr[-3000:]
+        assert json.loads(receipt.read_text())["reason"] == "photo_post"
+        assert web.counters.get(f"tiktok_photo:{photo.video_id}") is None
+        video_pages = web.counters[f"tiktok_page:{video.video_id}"]
+
+        config = base_config(web.host, include_photo_posts=True)
+        on = run_snakemake(tmp_path, config)
+        assert on.returncode == 0, on.stderr[-3000:]
+        assert json.loads(receipt.read_text())["outcome"] == "published"
+        assert web.counters[f"tiktok_photo:{photo.video_id}"] == len(photo.scenes)
+        assert web.counters[f"tiktok_page:{video.video_id}"] == video_pages  # not again
+        status = json.loads((out / "queries" / query_dir_name(0, QUERY) /
+                             "status.json").read_text())
+        assert status["status"] == "success", status
+
+        again = run_snakemake(tmp_path, config)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "Nothing to be done" in again.stdout + again.stderr
