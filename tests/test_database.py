@@ -4,6 +4,7 @@ fake PostgREST's wire protocol."""
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -121,6 +122,23 @@ def test_postgres_adds_post_type_to_a_database_made_before_it(postgres_dsn, monk
         rows = connection.execute("SELECT video_id, post_type FROM videos "
                                   "ORDER BY video_id").fetchall()
     assert rows == [("7000000000000000001", "video"), (ROW["video_id"], "photo")]
+
+
+def test_postgres_connects_without_locking_out_readers(postgres_dsn, monkeypatch):
+    """With every column there, opening the database alters nothing: ALTER TABLE would wait for
+    (and then stop) every reader of `videos`, here one with an open transaction."""
+    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
+    open_database({"database": {"backend": "postgres"}}).close()
+    reader = psycopg.connect(postgres_dsn)
+    pool = ThreadPoolExecutor(1)
+    try:
+        reader.execute("SELECT count(*) FROM videos")  # holds its lock until the transaction ends
+        opened = pool.submit(lambda: open_database({"database": {"backend": "postgres"}}).close())
+        opened.result(timeout=20)
+    finally:
+        reader.rollback()
+        reader.close()
+        pool.shutdown()
 
 
 def test_postgres_needs_database_url(monkeypatch, tmp_path):

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS pipeline_failures (
 );
 
 -- Columns added since the first release, for a database created before them: CREATE TABLE IF
--- NOT EXISTS leaves an existing table as it is. (SQLite has no ADD COLUMN IF NOT EXISTS: its
--- backend runs the schema up to this line and adds the columns itself.)
+-- NOT EXISTS leaves an existing table as it is. (The backends run the schema up to the marker
+-- below and add a missing column themselves: SQLite has no ADD COLUMN IF NOT EXISTS, and on
+-- PostgreSQL the statement locks the table even when the column is there.)
 -- added columns
 ALTER TABLE videos ADD COLUMN IF NOT EXISTS post_type TEXT DEFAULT 'video';

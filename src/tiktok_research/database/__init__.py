@@ -80,7 +80,8 @@ def failure_record(row: dict[str, Any]) -> dict[str, Any]:
 
 def schema_sql(added_columns: bool = True) -> str:
     """The shipped schema (PostgreSQL/Supabase); without `added_columns`, only its tables, up to
-    the `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` statements (what SQLite can run)."""
+    the `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` statements (the backends add a missing column
+    themselves: `ADDED_COLUMNS`)."""
     text = resources.files("tiktok_research").joinpath("schema.sql").read_text(encoding="utf-8")
     return text if added_columns else text.split(ADDED_COLUMNS_MARKER, 1)[0]
 
