@@ -30,6 +30,7 @@ CASES = {
     "elsewhere": ("photo", {"item_patch": {"imagePost": {"images": [
         {"imageURL": {"urlList": ["https://images.example.net/1.jpeg",
                                   "http://127.0.0.2:9/1.jpeg"]}}]}}}),
+    "empty": ("photo", {"item_patch": {"imagePost": {"images": []}}}),
 }
 
 
@@ -200,5 +201,18 @@ def test_an_image_over_a_cap_refuses_the_post(site, workdir, cap, value):
     metadata = run_job(post.video_id, config, workdir, outputs=outputs(config, post.video_id))
     assert metadata["refused"]["cap"] == f"tiktok.{cap}"
     assert f"over tiktok.{cap} ({value})" in metadata["refused"]["error"]
+    folder = Path(config["output_dir"]) / "videos" / post.video_id
+    assert no_leftovers(folder / "images") == []
+
+
+@pytest.mark.slow
+def test_a_photo_post_without_images_is_unavailable_for_now(site, workdir):
+    web, posts = site
+    post = posts["empty"]
+    config = setup_run(web, post, workdir)
+    metadata = run_job(post.video_id, config, workdir, outputs=outputs(config, post.video_id))
+    assert (metadata["unavailable"]["reason"], metadata["unavailable"]["permanent"]) == (
+        "no_images", False)
+    assert metadata["unavailable"]["retry_after"]
     folder = Path(config["output_dir"]) / "videos" / post.video_id
     assert no_leftovers(folder / "images") == []

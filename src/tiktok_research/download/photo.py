@@ -29,12 +29,17 @@ from tiktok_research.download.session import (
     DownloadResult,
 )
 from tiktok_research.download.verify import ImageInfo, over_cap, verify_image
-from tiktok_research.errors import DownloadError, TransientFetchError, UrlRefused
+from tiktok_research.errors import (
+    DownloadError,
+    TransientFetchError,
+    UrlRefused,
+    VideoUnavailable,
+)
 from tiktok_research.files import atomic_write_bytes
 
 log = logging.getLogger("tiktok_research.download")
 
-# TikTok allows 35 images per post; more is no real post, and is not fetched.
+# TikTok allows 35 images per post; past this many, page data is not believed.
 MAX_IMAGES = 100
 
 
@@ -60,15 +65,16 @@ async def _fetch_image(session: BrowserSession, fetcher: ToFile, url: str,
 async def download_photo_post(request: DownloadRequest, session: BrowserSession,
                               fetcher: ToFile, item: dict[str, Any]) -> DownloadResult:
     """Every image of the post into `request.images_dir`; `request.video_path` is left empty
-    (a photo post has no video). OverCap when an image, or the post, is over a cap."""
+    (a photo post has no video). OverCap when an image, or the post, is over a cap;
+    VideoUnavailable (for now) when the post lists no image."""
     assert request.images_dir is not None
     images = photo_images(item)
-    if not images:
-        raise DownloadError("the photo post lists no image", retryable=False,
-                            reason="no_images")
+    if not images:  # as a video page without a source: perhaps not for good
+        raise VideoUnavailable("no_images", permanent=False)
     if len(images) > MAX_IMAGES:
-        raise DownloadError(f"the photo post lists {len(images)} images, more than "
-                            f"{MAX_IMAGES}", retryable=False, reason="too_many_images")
+        log.warning("the photo post lists %d images: the first %d are fetched", len(images),
+                    MAX_IMAGES)
+        images = images[:MAX_IMAGES]
     caps, allowed = session.settings.caps, session.settings.sources
     target = request.images_dir
     target.parent.mkdir(parents=True, exist_ok=True)
