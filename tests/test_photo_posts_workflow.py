@@ -16,6 +16,7 @@ import pytest
 from support.demo_media import normalise_chars
 from support.workflow import base_config, run_snakemake, write_research_list
 
+from tiktok_research.accounting.search import hit_line, search
 from tiktok_research.fakeweb.catalog import Catalog, make_video
 from tiktok_research.fakeweb.media import ensure_media
 from tiktok_research.fakeweb.server import FakeWeb
@@ -90,6 +91,17 @@ def test_a_photo_post_is_published_with_its_images_and_their_text(tmp_path):
         assert all(normalise_chars(scene.text).split()[0] in normalise_chars(ocr_text)
                    for scene in photo.scenes), ocr_text
         assert rows[video.video_id][0] == "video" and rows[video.video_id][2]
+
+        # The images' text is searchable in dataset.sqlite, named by its image.
+        shown = normalise_chars(" ".join(item["text"] for item in ocr["items"]
+                                         if item["frame"] == "002_img.jpg")).split()
+        words = max((word for word in normalise_chars(photo.scenes[1].text).split()
+                     if word in shown), key=len)
+        hits = [hit for hit in search(out / "dataset.sqlite", words)
+                if hit.video_id == photo.video_id]
+        assert [(hit.kind, hit.source, hit.second) for hit in hits] == [
+            ("screen", "002_img.jpg", None)]
+        assert hit_line(hits[0]).startswith(f"{photo.video_id}  shown on 002_img.jpg  ")
 
         receipt = json.loads((out / "videos" / photo.video_id / ".uploaded").read_text())
         assert receipt["outcome"] == "published"
