@@ -7,6 +7,7 @@ folder whose runs skipped the photo post, the key publishes it, and nothing else
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import sqlite3
@@ -91,6 +92,10 @@ def test_a_photo_post_is_published_with_its_images_and_their_text(tmp_path):
         assert all(normalise_chars(scene.text).split()[0] in normalise_chars(ocr_text)
                    for scene in photo.scenes), ocr_text
         assert rows[video.video_id][0] == "video" and rows[video.video_id][2]
+
+        with open(out / "dataset.csv", encoding="utf-8", newline="") as handle:
+            exported = {row["video_id"]: row["post_type"] for row in csv.DictReader(handle)}
+        assert exported == {photo.video_id: "photo", video.video_id: "video"}
 
         # The images' text is searchable in dataset.sqlite, named by its image.
         shown = normalise_chars(" ".join(item["text"] for item in ocr["items"]
