@@ -40,7 +40,9 @@ gc.set_threshold(50_000, 20, 20)
 
 TREE = OutputTree(config["output_dir"])
 DESTINATION = destination_key(config)  # the storage and database this run publishes to
-DUE = {}  # video id → when it was due: videos unavailable for now, tried again (retry_note)
+# Video id → when it was due: videos unavailable for now, tried again (retry_note); with
+# include_photo_posts, also the photo posts an earlier run skipped.
+DUE = {}
 STUDY = None  # the study's Pseudonymiser when privacy.pseudonymise is on
 if workflow.is_main_process:
     # Before anything is written: a run that would mix raw and pseudonymised data is refused.
@@ -53,7 +55,8 @@ if workflow.is_main_process:
     mark_run()
     # With remote storage the summaries are not on this disk: none is tried again.
     if not config["search_only"] and workflow.storage_registry.default_storage_provider is None:
-        DUE = due_again(config["output_dir"], [query.dirname for query in QUERIES])
+        DUE = due_again(config["output_dir"], [query.dirname for query in QUERIES],
+                        photo_posts=config["include_photo_posts"])
     if DUE:
         print(f"tiktok-research: {len(DUE)} video(s) unavailable for now are tried again",
               file=sys.stderr)
@@ -158,6 +161,31 @@ def query_summaries(kind):
         return files
 
     return summaries
+
+
+def download_outputs():
+    """The outputs of download_video: the video, its metadata and caption tracks, and with
+    `include_photo_posts` a photo post's images (an empty folder for a video)."""
+    outputs = {
+        "video": maybe_temp(TREE.video("{video_id}")),
+        "meta": TREE.metadata("{video_id}"),
+        "captions": directory(TREE.video_file("{video_id}", "captions")),
+    }
+    if config["include_photo_posts"]:
+        outputs["images"] = maybe_temp(directory(TREE.video_file("{video_id}", "images")))
+    return outputs
+
+
+def process_inputs():
+    """The inputs of process_and_publish_video: what download_video made of the video."""
+    inputs = {
+        "video": TREE.video("{video_id}"),
+        "meta": TREE.metadata("{video_id}"),
+        "captions": TREE.video_file("{video_id}", "captions"),
+    }
+    if config["include_photo_posts"]:
+        inputs["images"] = TREE.video_file("{video_id}", "images")
+    return inputs
 
 
 def process_outputs():

@@ -19,9 +19,7 @@ rule download_video:
         urls=found_in,
         retry=retry_note,
     output:
-        video=maybe_temp(TREE.video("{video_id}")),
-        meta=TREE.metadata("{video_id}"),
-        captions=directory(TREE.video_file("{video_id}", "captions")),
+        **download_outputs(),
     params:
         config=JOB_CONFIG,
     # A job tries twice (the task's `attempts`); an unavailable video is not a failure.
@@ -38,5 +36,5 @@ rule download_video:
     conda:
         "../envs/download.yaml"
     shell:
-        job_command("download", inputs=["urls"], outputs=["video", "meta", "captions"],
+        job_command("download", inputs=["urls"], outputs=download_outputs(),
                     log="{log.main:q}", params=[("pages", "{log.pages:q}")])

@@ -5,9 +5,7 @@
 # stood after one reprocessing; every other failure fails the job.
 rule process_and_publish_video:
     input:
-        video=TREE.video("{video_id}"),
-        meta=TREE.metadata("{video_id}"),
-        captions=TREE.video_file("{video_id}", "captions"),
+        **process_inputs(),
     output:
         **process_outputs(),
     params:
@@ -23,4 +21,4 @@ rule process_and_publish_video:
     conda:
         "../envs/process.yaml"
     shell:
-        job_command("process", inputs=["video", "meta", "captions"], outputs=process_outputs())
+        job_command("process", inputs=process_inputs(), outputs=process_outputs())

@@ -4,6 +4,7 @@ fake PostgREST's wire protocol."""
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -21,10 +22,10 @@ ROW = {"video_id": "7319467787859053825",
        "url": "https://www.tiktok.com/@a/video/7319467787859053825",
        "author": "a", "title": "a title", "transcript": "hello", "ocr_text": "one\ntwo",
        "gcs_prefix": "gs://b/videos/7319467787859053825/", "frame_count": 2,
-       "processed_at": "2026-01-02T03:04:05Z"}
+       "processed_at": "2026-01-02T03:04:05Z", "post_type": "photo"}
 LINKS = [{"query_index": 0, "query": "tokyo ramen", "video_id": ROW["video_id"], "position": 3},
          {"query_index": 4, "query": "lisbon", "video_id": ROW["video_id"], "position": 1}]
-EXPECTED_VIDEO = (*(ROW[c] for c in VIDEO_COLUMNS[:-1]), "2026-01-02 03:04:05")
+EXPECTED_VIDEO = (*(ROW[c] for c in VIDEO_COLUMNS[:-2]), "2026-01-02 03:04:05", "photo")
 EXPECTED_LINKS = sorted(tuple(link[c] for c in LINK_COLUMNS) for link in LINKS)
 
 
@@ -32,7 +33,7 @@ def pg_rows(dsn: str) -> tuple[list[tuple], list[tuple]]:
     with psycopg.connect(dsn) as connection:
         videos = connection.execute(
             "SELECT video_id, url, author, title, transcript, ocr_text, gcs_prefix, frame_count, "
-            "to_char(processed_at, 'YYYY-MM-DD HH24:MI:SS') FROM videos").fetchall()
+            "to_char(processed_at, 'YYYY-MM-DD HH24:MI:SS'), post_type FROM videos").fetchall()
         links = connection.execute(
             "SELECT query_index, query, video_id, position FROM query_videos "
             "ORDER BY query_index").fetchall()
@@ -81,8 +82,63 @@ def test_postgres_column_types_match_the_spec(postgres_dsn, monkeypatch):
     assert columns == [("video_id", "text"), ("url", "text"), ("author", "text"),
                        ("title", "text"), ("transcript", "text"), ("ocr_text", "text"),
                        ("gcs_prefix", "text"), ("frame_count", "integer"),
-                       ("processed_at", "timestamp without time zone")]
+                       ("processed_at", "timestamp without time zone"),
+                       ("post_type", "text")]
     assert key == [("video_id",)]
+
+
+# The `videos` table as the first release created it, with one published video.
+OLD_VIDEOS = ("CREATE TABLE videos (video_id TEXT PRIMARY KEY, url TEXT, author TEXT, title TEXT, "
+              "transcript TEXT, ocr_text TEXT, gcs_prefix TEXT, frame_count INTEGER, "
+              "processed_at TIMESTAMP)")
+OLD_ROW = ("INSERT INTO videos (video_id, url, frame_count) "
+           "VALUES ('7000000000000000001', 'https://www.tiktok.com/@a/video/1', 3)")
+
+
+def test_sqlite_adds_post_type_to_a_database_made_before_it(tmp_path):
+    path = tmp_path / "research.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute(OLD_VIDEOS)
+        connection.execute(OLD_ROW)
+    connection.close()
+    for _ in range(2):  # the second open finds the column there
+        database = open_database({"database": {"backend": "sqlite", "sqlite_path": str(path)}})
+        database.upsert_video(ROW)
+        database.close()
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT video_id, post_type FROM videos "
+                                  "ORDER BY video_id").fetchall()
+    connection.close()
+    assert rows == [("7000000000000000001", "video"), (ROW["video_id"], "photo")]
+
+
+def test_postgres_adds_post_type_to_a_database_made_before_it(postgres_dsn, monkeypatch):
+    with psycopg.connect(postgres_dsn) as connection:
+        connection.execute(OLD_VIDEOS)
+        connection.execute(OLD_ROW)
+    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
+    write_twice(open_database({"database": {"backend": "postgres"}}))
+    with psycopg.connect(postgres_dsn) as connection:
+        rows = connection.execute("SELECT video_id, post_type FROM videos "
+                                  "ORDER BY video_id").fetchall()
+    assert rows == [("7000000000000000001", "video"), (ROW["video_id"], "photo")]
+
+
+def test_postgres_connects_without_locking_out_readers(postgres_dsn, monkeypatch):
+    """With every column there, opening the database alters nothing: ALTER TABLE would wait for
+    (and then stop) every reader of `videos`, here one with an open transaction."""
+    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
+    open_database({"database": {"backend": "postgres"}}).close()
+    reader = psycopg.connect(postgres_dsn)
+    pool = ThreadPoolExecutor(1)
+    try:
+        reader.execute("SELECT count(*) FROM videos")  # holds its lock until the transaction ends
+        opened = pool.submit(lambda: open_database({"database": {"backend": "postgres"}}).close())
+        opened.result(timeout=20)
+    finally:
+        reader.rollback()
+        reader.close()
+        pool.shutdown()
 
 
 def test_postgres_needs_database_url(monkeypatch, tmp_path):

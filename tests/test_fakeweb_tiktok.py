@@ -9,6 +9,7 @@ import asyncio
 import base64
 import csv
 import hashlib
+import io
 import json
 import random
 import re
@@ -338,6 +339,30 @@ def test_a_photo_post_has_a_photo_page_with_the_same_data(site, client):
     assert detail["itemInfo"]["itemStruct"] == by_video and "imagePost" in by_video
     _, anyone = visit(client, f"{web.base_url}/@/video/{video.video_id}")  # yt-dlp's form
     assert anyone["itemInfo"]["itemStruct"] == by_video
+
+
+def test_a_photo_post_serves_its_images_with_their_text(site, client):
+    """The images its page lists are there: JPEGs, one per scene, ranged like the CDN's, each
+    showing its scene's text (what OCR reads from it)."""
+    web, videos = site
+    video = videos["photo"]
+    images = item_of(client, web, video)["imagePost"]["images"]
+    assert len(images) == len(video.scenes)
+    for image, scene in zip(images, video.scenes):
+        [url] = image["imageURL"]["urlList"]
+        whole = client.get(url, headers={"Referer": page_url(web, video)})
+        assert whole.status_code == 200 and whole.headers["content-type"] == "image/jpeg"
+        assert whole.content[:3] == b"\xff\xd8\xff"  # a JPEG
+        part = client.get(url, headers={"Range": "bytes=0-99"})
+        assert part.status_code == 206 and part.content == whole.content[:100]
+        with av.open(io.BytesIO(whole.content)) as container:
+            frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (video.width, video.height)
+        assert scene.text  # drawn on it; read back by the photo-post workflow test's OCR
+    missing = client.get(f"{web.base_url}/photo/{video.video_id}/{len(images)}.jpeg")
+    assert missing.status_code == 404
+    not_a_photo = client.get(f"{web.base_url}/photo/{videos['plain'].video_id}/0.jpeg")
+    assert not_a_photo.status_code == 404
 
 
 # --- bot defences ---------------------------------------------------------------------------

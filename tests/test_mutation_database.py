@@ -117,6 +117,12 @@ def test_supabase_other_errors_are_final_and_say_what_they_know():
     key = _database_error("videos", APIError({"message": "Invalid API key"}))
     assert (str(key), key.retryable) == (
         "supabase rejected SUPABASE_KEY (auth: Invalid API key)", False)
+    old_table = _database_error("videos", APIError({
+        "code": "PGRST204",
+        "message": "Could not find the 'post_type' column of 'videos' in the schema cache"}))
+    assert (str(old_table), old_table.retryable) == (
+        "supabase videos: PGRST204: Could not find the 'post_type' column of 'videos' in the "
+        "schema cache (apply tiktok_research/schema.sql again: it adds the newer columns)", False)
 
 
 # --- supabase: what each call sends and what each failure says ------------------------------

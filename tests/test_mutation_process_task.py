@@ -183,12 +183,15 @@ def test_without_keep_the_audio_and_frames_live_in_a_scratch_folder_that_goes(
 
 def test_outputs_that_fail_validation_are_an_output_invalid_error(tmp_path, clips, services,
                                                                  monkeypatch) -> None:
-    monkeypatch.setattr(job_module, "validate_outputs", lambda files, chars: ["a", "b"])
+    asked = []
+    monkeypatch.setattr(job_module, "validate_outputs",
+                        lambda files, chars, post_type: asked.append(post_type) or ["a", "b"])
     job = process_job(tmp_path, clips["tone"], {"url": URL}, services)
     with pytest.raises(OutputInvalid) as raised:
         run_process_and_publish(job)
     assert str(raised.value) == f"video {VIDEO} failed validation: a; b"
     assert (raised.value.reason, raised.value.details) == ("validation", {"problems": ["a", "b"]})
+    assert asked == ["video"]  # a video's checks: no post_type in its metadata
 
 
 def test_a_fault_outside_the_backends_is_a_publish_error_naming_the_video(

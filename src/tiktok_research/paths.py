@@ -35,6 +35,7 @@ VIDEO_FILES = {
     "ocr": "ocr.json",
     "receipt": ".uploaded",
     "captions": "captions",
+    "images": "images",  # a photo post's images, as downloaded (include_photo_posts)
 }
 # The files that leave the run with a published video, in upload order (frames and, with
 # `include_video`, the video itself follow).

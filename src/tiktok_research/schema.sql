@@ -10,7 +10,8 @@ CREATE TABLE IF NOT EXISTS videos (
     ocr_text     TEXT,
     gcs_prefix   TEXT,
     frame_count  INTEGER,
-    processed_at TIMESTAMP
+    processed_at TIMESTAMP,
+    post_type    TEXT DEFAULT 'video'  -- 'video', or 'photo' for a photo post
 );
 
 CREATE TABLE IF NOT EXISTS query_videos (
@@ -58,3 +59,10 @@ CREATE TABLE IF NOT EXISTS pipeline_costs (
     output_tokens BIGINT  NOT NULL DEFAULT 0,
     bytes         BIGINT  NOT NULL DEFAULT 0
 );
+
+-- Columns added since the first release, for a database created before them: CREATE TABLE IF
+-- NOT EXISTS leaves an existing table as it is. (The backends run the schema up to the marker
+-- below and add a missing column themselves: SQLite has no ADD COLUMN IF NOT EXISTS, and on
+-- PostgreSQL the statement locks the table even when the column is there.)
+-- added columns
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS post_type TEXT DEFAULT 'video';

@@ -27,7 +27,9 @@ TABLES: dict[str, dict[str, Any]] = {
             "transcript": "what is said, transcribed by Whisper",
             "ocr_text": "the on-screen text of the key frames, in time order",
             "gcs_prefix": "where the video's files were published",
-            "frame_count": "key frames published",
+            "frame_count": "key frames published (a photo post's: its images)",
+            "post_type": "video, or photo for a photo post (a slideshow: its images are its "
+                         "frames, it has no transcript)",
             "hashtags": "the video's hashtags, space-separated",
             "tiktok_captions": "TikTok's own caption tracks, each after its language",
             "queries": "the queries that found the video, in list order",

@@ -174,7 +174,9 @@ def hit_line(hit: Hit) -> str:
     where = {"speech": "said", "screen": "shown", "caption": "captioned"}.get(hit.kind, hit.kind)
     if hit.kind == "caption" and hit.source:
         where += f" ({hit.source})"
+    snippet = " ".join(hit.snippet.split())
+    if hit.kind == "screen" and hit.second is None and hit.source:  # a photo post's image
+        return f"{hit.video_id}  shown on {hit.source}  {snippet}  {hit.url or ''}"
     span = (f" (segment {clock(hit.start)}–{clock(hit.end)})"
             if hit.kind == "speech" and hit.end is not None else "")
-    snippet = " ".join(hit.snippet.split())
     return f"{hit.video_id}  {where} at {clock(hit.second)}{span}  {snippet}  {hit.url or ''}"

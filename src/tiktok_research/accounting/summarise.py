@@ -105,20 +105,30 @@ def run_summarise_query(job: Job) -> dict[str, Any]:
     return status
 
 
-def due_again(output_dir: str, query_dirs: list[str], now: str | None = None) -> dict[str, str]:
+# The due time of a photo post that an earlier run skipped (without include_photo_posts): due
+# as soon as the key is on.
+PHOTO_POST_DUE = "00000000T000000Z"
+
+
+def due_again(output_dir: str, query_dirs: list[str], now: str | None = None,
+              photo_posts: bool = False) -> dict[str, str]:
     """Videos that a query's summary lists as unavailable for now (region locked, not found,
     an empty item) and whose time to be tried again has come: {video id: that time as
-    20261203T100000Z}."""
+    20261203T100000Z}. With `photo_posts` (include_photo_posts), also the photo posts an earlier
+    run skipped (reason photo_post), due at PHOTO_POST_DUE."""
     tree, now = OutputTree(output_dir), now or utc_now()
     due: dict[str, str] = {}
     for qdir in query_dirs:
         summary = read_json(tree.query_videos(qdir))
         videos = summary.get("videos") if isinstance(summary, dict) else None
         for video_id, video in (videos if isinstance(videos, dict) else {}).items():
-            retry_after = video.get("retry_after") if isinstance(video, dict) else None
-            if video.get("outcome") == "unavailable" and isinstance(retry_after, str) \
-                    and retry_after <= now:
+            if not isinstance(video, dict) or video.get("outcome") != "unavailable":
+                continue
+            retry_after = video.get("retry_after")
+            if isinstance(retry_after, str) and retry_after <= now:
                 due.setdefault(video_id, re.sub(r"[^0-9TZ]", "", retry_after))
+            elif photo_posts and video.get("reason") == "photo_post":
+                due.setdefault(video_id, PHOTO_POST_DUE)
     return due
 
 

@@ -4,7 +4,8 @@ and `pipeline_costs` (one row per paid call, which every run adds to: see `costs
 
 A backend is chosen by name from config `database.backend` (`sqlite`, `postgres` or
 `supabase`); each one upserts, so re-publishing never duplicates a row. The schema ships as
-`tiktok_research/schema.sql`; the sqlite and postgres backends create it when absent.
+`tiktok_research/schema.sql`; the sqlite and postgres backends create it when absent, and add
+the columns added since (`ADDED_COLUMNS`) to a database created before them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from tiktok_research.paths import OutputTree
 VIDEOS_TABLE = "videos"
 LINKS_TABLE = "query_videos"
 VIDEO_COLUMNS = ("video_id", "url", "author", "title", "transcript", "ocr_text", "gcs_prefix",
-                 "frame_count", "processed_at")
+                 "frame_count", "processed_at", "post_type")
+# Columns added since the first release (table, column, definition), as schema.sql adds them
+# after its marker line to a database created before them.
+ADDED_COLUMNS = (("videos", "post_type", "TEXT DEFAULT 'video'"),)
+ADDED_COLUMNS_MARKER = "-- added columns"
 VIDEO_KEY = ("video_id",)
 LINK_COLUMNS = ("query_index", "query", "video_id", "position")
 LINK_KEY = ("query_index", "query", "video_id")
@@ -88,9 +93,12 @@ def failure_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def schema_sql() -> str:
-    """The shipped schema (PostgreSQL/Supabase; SQLite runs it too)."""
-    return resources.files("tiktok_research").joinpath("schema.sql").read_text(encoding="utf-8")
+def schema_sql(added_columns: bool = True) -> str:
+    """The shipped schema (PostgreSQL/Supabase); without `added_columns`, only its tables, up to
+    the `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` statements (the backends add a missing column
+    themselves: `ADDED_COLUMNS`)."""
+    text = resources.files("tiktok_research").joinpath("schema.sql").read_text(encoding="utf-8")
+    return text if added_columns else text.split(ADDED_COLUMNS_MARKER, 1)[0]
 
 
 def upsert_statement(table: str, columns: tuple[str, ...], key: tuple[str, ...],

@@ -1,4 +1,5 @@
-"""The `postgres` database backend: psycopg against `DATABASE_URL`, tables created when absent."""
+"""The `postgres` database backend: psycopg against `DATABASE_URL`, tables created when absent,
+columns added since the first release added to an older database."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from tiktok_research.config import redact, require_secret
-from tiktok_research.database import SqlUpserts, schema_sql
+from tiktok_research.database import ADDED_COLUMNS, SqlUpserts, schema_sql
 from tiktok_research.errors import DatabaseError
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -34,9 +35,23 @@ class PostgresDatabase(SqlUpserts):
             self.connection = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS)
             with self.connection.transaction():
                 self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-                self.connection.execute(schema_sql())
+                self.connection.execute(schema_sql(added_columns=False))
+                self._add_columns()
         except psycopg.Error as error:
             raise _database_error(error) from None
+
+    def _add_columns(self) -> None:
+        """The columns added since the first release, to a database created before them. Only
+        a missing one is added: ALTER TABLE takes an ACCESS EXCLUSIVE lock on the table even
+        when the column is there (IF NOT EXISTS), which would stop every reader of `videos`
+        while any publish job connects."""
+        for table, column, definition in ADDED_COLUMNS:
+            present = self.connection.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s AND column_name = %s", (table, column)).fetchone()
+            if present is None:
+                self.connection.execute(
+                    f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {definition}")
 
     @classmethod
     def from_environment(cls) -> PostgresDatabase:

@@ -1,4 +1,5 @@
-"""The `sqlite` database backend (the default): one file, tables created when absent."""
+"""The `sqlite` database backend (the default): one file, tables created when absent, columns
+added since the first release added to an older file."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tiktok_research.database import SqlUpserts, schema_sql
+from tiktok_research.database import ADDED_COLUMNS, SqlUpserts, schema_sql
 from tiktok_research.errors import DatabaseError
 
 # Concurrent publish jobs share the file; a writer waits this long for the lock.
@@ -22,9 +23,23 @@ class SqliteDatabase(SqlUpserts):
         try:
             self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)
             self.connection.execute("PRAGMA foreign_keys = ON")
-            self.connection.executescript(schema_sql())
+            self.connection.executescript(schema_sql(added_columns=False))
+            self._add_columns()
         except sqlite3.Error as error:
             raise DatabaseError(f"sqlite {self.path}: {error}") from error
+
+    def _add_columns(self) -> None:
+        """The columns added since the first release, to a file created before them (SQLite
+        has no ADD COLUMN IF NOT EXISTS). Another job may add one first: that is no error."""
+        for table, column, definition in ADDED_COLUMNS:
+            present = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
+            if column in present:
+                continue
+            try:
+                self.connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            except sqlite3.OperationalError as error:
+                if "duplicate column" not in str(error):
+                    raise
 
     def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         try:

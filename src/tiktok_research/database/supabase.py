@@ -1,6 +1,7 @@
 """The `supabase` database backend: supabase-py (PostgREST upserts), `SUPABASE_URL`/`SUPABASE_KEY`.
 
-The tables must exist (apply `tiktok_research/schema.sql` once in the Supabase SQL editor).
+The tables must exist (apply `tiktok_research/schema.sql` once in the Supabase SQL editor, and
+again after an upgrade that adds columns: it adds them to existing tables).
 PostgREST answers errors as `{code, message, details, hint}`; auth failures name SUPABASE_KEY
 and are final, service and connection failures are retryable.
 """
@@ -122,6 +123,10 @@ def _database_error(table: str, error: APIError) -> DatabaseError:
     message = error.message or "request failed"
     if code in AUTH_CODES or "api key" in message.lower():
         return DatabaseError(f"supabase rejected SUPABASE_KEY ({code or 'auth'}: {message})",
+                             retryable=False)
+    if code == "PGRST204":  # a table made before a column was added
+        return DatabaseError(f"supabase {table}: {code}: {message} (apply "
+                             "tiktok_research/schema.sql again: it adds the newer columns)",
                              retryable=False)
     return DatabaseError(f"supabase {table}: {code}: {message}",
                          retryable=code in RETRYABLE_CODES or code.startswith("08"))

@@ -5,7 +5,8 @@ The page's sources are tried in order (`item.candidates`): each with its retries
 outside it when the page may not read the CDN (`transfer`). A file is verified before it is
 renamed into place, so a partial or bogus file never sits at `video.mp4`, and a rendition
 without sound is rejected when the page says the video has sound. Then TikTok's caption tracks
-are saved; a caption that cannot be had never fails the video.
+are saved; a caption that cannot be had never fails the video. A photo post's page, when the
+request has a folder for its images (`include_photo_posts`), goes to `photo`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tiktok_research.download.item import Candidate, candidates, caption_tracks, expects_audio
+from tiktok_research.download.photo import download_photo_post
 from tiktok_research.download.session import (
     FETCH_ATTEMPTS,
     BrowserSession,
@@ -154,7 +156,14 @@ async def _download(request: DownloadRequest, session: BrowserSession,
                     part: Path) -> DownloadResult:
     page_url, video_id = request.page_url, request.video_id
     page_host = urlsplit(page_url).netloc or None
-    outcome = await session.open_video_page(page_url, video_id)
+    outcome = await session.open_video_page(page_url, video_id,
+                                            photo_posts=request.images_dir is not None)
+    if outcome.photo_post:
+        fetcher = Fetcher(session, page_url)
+        try:
+            return await download_photo_post(request, session, fetcher, outcome.item)
+        finally:
+            await fetcher.close()
     errors: list[str] = []
     over: OverCap | None = None  # a source over a cap: the video's refusal if no other fits,
     failed_otherwise = False  # and none failed in a way another try might not

@@ -169,6 +169,17 @@ def candidates(item: dict[str, Any], page_host: str | None = None,
     return found
 
 
+def photo_images(item: dict[str, Any]) -> list[list[str]]:
+    """A photo post's images in post order, each as the URLs that serve it
+    (`imagePost.images[].imageURL.urlList`); an image without a URL is left out."""
+    found = []
+    for image in _list(_dict(item.get("imagePost")).get("images")):
+        urls = _urls(_dict(_dict(image).get("imageURL")).get("urlList"))
+        if urls:
+            found.append(list(dict.fromkeys(urls)))
+    return found
+
+
 def candidate_urls(item: dict[str, Any], page_host: str | None = None) -> list[str]:
     return [candidate.url for candidate in candidates(item, page_host)]
 

@@ -15,11 +15,17 @@ faster next time.
 In a pseudonymised study (`privacy.pseudonymise`) the item's people are pseudonymised before
 `metadata.json` is written, its link names no user, and no page is kept in the logs (a page's
 HTML and screenshot show its author).
+
+With `include_photo_posts` the rule also declares an `images` folder: a photo post's page is
+loaded like a video's, its images are fetched into that folder (`download.photo`), and
+`metadata.json` says `"post_type": "photo"` and lists them. Without the key, a photo post is
+unavailable (`photo_post`), as before.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,16 +91,22 @@ def run_download(job: Job) -> dict[str, Any]:
     captions_dir = Path(job.outputs["captions"]) if "captions" in job.outputs else None
     if captions_dir is not None:
         captions_dir.mkdir(parents=True, exist_ok=True)
+    # A photo post's images (include_photo_posts: the rule then declares the folder); empty for
+    # a video, and for a post that ends unavailable.
+    images_dir = Path(job.outputs["images"]) if "images" in job.outputs else None
+    if images_dir is not None:
+        shutil.rmtree(images_dir, ignore_errors=True)
+        images_dir.mkdir(parents=True)
     job.context.update(url=page)
     log.info("downloading %s from %s (attempt %d)", video_id, page, job.attempt)
     started = time.monotonic()
     try:
-        if entry.get("kind") == "photo":  # a photo post's link: no video to load a page for
-            raise VideoUnavailable("photo_post")
+        if entry.get("kind") == "photo" and images_dir is None:
+            raise VideoUnavailable("photo_post")  # a photo post's link, its images not wanted
         browsers: BrowserPool = job.resource("browsers")
         result = browsers.download(
             page, video_id, video_path, BrowserSettings.from_config(job.config),
-            captions_dir=captions_dir, run=job.run,
+            captions_dir=captions_dir, images_dir=images_dir, run=job.run,
             pages_dir=Path(job.params["pages"]) if job.params.get("pages") and study is None
             else None)
     except (VideoUnavailable, OverCap) as error:  # an outcome: metadata.json says why
@@ -109,11 +121,22 @@ def run_download(job: Job) -> dict[str, Any]:
     item = result.item if study is None else study.item(result.item)
     metadata = build_metadata(item, video_id=video_id, url=page, downloaded_at=utc_now(),
                               name_user_in_url=study is None)
-    metadata["rendition"] = result.rendition
+    if result.rendition.get("kind") == "image_post":
+        metadata["post_type"] = "photo"
+        metadata["images"] = result.rendition["images"]
+        metadata["rendition"] = {key: value for key, value in result.rendition.items()
+                                 if key != "images"}
+    else:
+        metadata["rendition"] = result.rendition
     metadata["captions"] = result.captions
     metadata["download"] = {"bytes": result.size, "page_visits": result.page_visits,
                             "seconds": round(time.monotonic() - started, 3)}
     atomic_write_json(meta_path, metadata)
+    if metadata.get("post_type") == "photo":
+        log.info("%s: photo post, %d images (%d bytes) from %s after %d page visit(s)",
+                 video_id, len(metadata["images"]), result.size,
+                 result.source_url.split("?")[0], result.page_visits)
+        return metadata
     log.info("%s: %d bytes of %s (%s, fetched by the %s) from %s after %d page visit(s), "
              "%d caption track(s)", video_id, result.size, result.rendition.get("kind"),
              "watermarked" if result.rendition.get("watermarked") else "clean",

@@ -55,6 +55,11 @@ class PageOutcome:
         return self.status == "ok"
 
     @property
+    def photo_post(self) -> bool:
+        """A photo post: images (`imagePost`) and no playable video; `item` holds it."""
+        return self.status == "unavailable" and self.reason == "photo_post"
+
+    @property
     def blocked(self) -> bool:
         """A bot defence or a login wall stood in the way."""
         return self.status == "retry" and self.reason in BLOCKED

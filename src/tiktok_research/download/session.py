@@ -156,6 +156,8 @@ class DownloadRequest:
     captions_dir: Path | None = None  # TikTok's caption tracks, when the page has them
     pages_dir: Path | None = None  # HTML and a screenshot of each page in an unexpected state
     run: str = ""  # the run: the breaker's count of blocked pages starts afresh with each
+    # A photo post's images go here (include_photo_posts); None: a photo post is unavailable.
+    images_dir: Path | None = None
 
 
 @dataclass
@@ -323,8 +325,11 @@ class BrowserSession:
             reraise=True,
         )
 
-    async def open_video_page(self, page_url: str, video_id: str) -> PageOutcome:
-        """Visit until the page shows its data; challenge/login pages get a wait and a revisit."""
+    async def open_video_page(self, page_url: str, video_id: str,
+                              photo_posts: bool = False) -> PageOutcome:
+        """Visit until the page shows its data; challenge/login pages get a wait and a revisit.
+        An unavailable video raises VideoUnavailable; a photo post too, unless `photo_posts`
+        (its outcome, with its item, is returned)."""
         retrying = self.retrying(PAGE_ATTEMPTS, (PageBlocked, TimeoutError), never=(BreakerOpen,))
         try:
             async for attempt in retrying:
@@ -337,7 +342,7 @@ class BrowserSession:
         except TimeoutError:
             raise DownloadError(f"the video page did not load within "
                                 f"{self.settings.page_timeout:.0f} s") from None
-        if outcome.status == "unavailable":
+        if outcome.status == "unavailable" and not (photo_posts and outcome.photo_post):
             raise VideoUnavailable(outcome.reason, outcome.status_code,
                                    permanent=outcome.permanent, status_msg=outcome.status_msg)
         return outcome

@@ -11,6 +11,7 @@ The real site's other renditions are derived from that file, cached the same way
 (`ensure_rendition`): the video-only and audio-only streams of a DASH gear (`-an`/`-vn -c copy`)
 and the watermarked `downloadAddr` file (re-encoded with a "TikTok @author" overlay). The
 captions TikTok serves are WebVTT made from the script with plausible timings (`webvtt`).
+A photo post's images are JPEGs, one per scene, with that scene's text (`ensure_photo`).
 """
 
 from __future__ import annotations
@@ -244,6 +245,47 @@ def ensure_rendition(video: DemoVideo, kind: str, media_dir: Path | None = None)
             else:
                 with tempfile.TemporaryDirectory(prefix="demo-rendition-") as tmp:
                     _run(_rendition_args(video, kind, source, partial, Path(tmp)))
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        atomic_write_json(stamp_path, stamp)
+    return target
+
+
+# --- photo posts ------------------------------------------------------------------------------
+PHOTO_VERSION = 1
+
+
+def ensure_photo(video: DemoVideo, index: int, media_dir: Path | None = None) -> Path:
+    """The JPEG of image `index` of a photo post: its scene's colour with its scene's text drawn
+    large (what the process stage's OCR must read), made once and cached."""
+    scene = video.scenes[index]
+    directory = Path(media_dir) if media_dir is not None else DEFAULT_MEDIA_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{video.video_id}.photo{index}.jpeg"
+    stamp_path = directory / f"{video.video_id}.photo{index}.json"
+    stamp = {"text": scene.text, "color": scene.color, "size": [video.width, video.height],
+             "version": PHOTO_VERSION}
+
+    def fresh() -> bool:
+        return target.exists() and read_json(stamp_path) == stamp
+
+    if fresh():
+        return target
+    with FileLock(str(directory / f".{video.video_id}.photo{index}.lock")):
+        if fresh():
+            return target
+        partial = directory / f".{video.video_id}.photo{index}.part.jpeg"
+        try:
+            with tempfile.TemporaryDirectory(prefix="demo-photo-") as tmp:
+                text_file = Path(tmp) / "text.txt"
+                text_file.write_text("\n".join(textwrap.wrap(scene.text, WRAP_CHARS)),
+                                     encoding="utf-8")
+                _run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                      "-i", f"color=c={scene.color}:s={video.width}x{video.height}:d=1",
+                      "-vf", f"drawtext=fontfile={FONT}:textfile={text_file}:fontsize={FONT_SIZE}"
+                             ":fontcolor=white:line_spacing=18:x=(w-text_w)/2:y=(h-text_h)/2",
+                      "-frames:v", "1", "-q:v", "3", "-f", "image2", str(partial)])
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
 """Fake TikTok: video pages `GET /@{user}/video/{id}` (and `/@{user}/photo/{id}`), the video
-CDN `GET /video/tos/...` and the www host's own `GET /aweme/v1/play/`.
+CDN `GET /video/tos/...`, a photo post's images `GET /photo/{id}/{n}.jpeg` and the www host's
+own `GET /aweme/v1/play/`.
 
 Faithful to reference/external-apis.md. A page is text/html carrying
 `__UNIVERSAL_DATA_FOR_REHYDRATION__` (a `legacy` video: `SIGI_STATE`) built from the catalog's
@@ -56,6 +57,8 @@ PAGE_PATH = re.compile(r"^/@(?P<user>[^/]*)/(?P<form>video|photo)/(?P<video_id>\
 # yt-dlp's extractor marks gears whose path ends in /media-video-hvc1/ as video-only.
 CDN_PATH = re.compile(
     r"^/video/tos/(?P<region>[a-z0-9]+)/(?P<token>[0-9a-f]+)(?P<dash>/media-video-hvc1)?/?$")
+# A photo post's images (tiktok_item.photo_url), one per scene of the post.
+PHOTO_PATH = re.compile(r"^/photo/(?P<video_id>\d+)/(?P<index>\d{1,3})\.jpeg$")
 RANGE = re.compile(r"^bytes=(?P<start>\d*)-(?P<end>\d*)$")
 DEFAULT_URL_TTL = 6 * 3600
 WWW_NON_VIDEO_BYTES = 31 * 1024
@@ -205,6 +208,19 @@ def _cdn(web: Web, request: Request) -> Response:
     return _ranged(request, data, content_type, cors)
 
 
+def _photo(web: Web, request: Request, video_id: str, index: int) -> Response:
+    """Image `index` of a photo post, JPEG, whole or in ranges."""
+    video = web.catalog.videos.get(video_id)
+    if video is None or video.kind != "photo" or index >= len(video.scenes):
+        return _not_found()
+    web.count(f"tiktok_photo:{video_id}")
+    from tiktok_research.fakeweb.media import ensure_photo
+
+    with _media_lock:
+        path = ensure_photo(video, index, web.media_dir)
+    return _ranged(request, path.read_bytes(), "image/jpeg", _cors(web, video, request))
+
+
 def _www_play(web: Web, request: Request) -> Response:
     """`/aweme/v1/play/` on the page's host: ~31 KB that is not a video (yt-dlp #11034)."""
     if request.query.get("item_id", "") not in web.catalog.videos:
@@ -267,7 +283,7 @@ def handle(web: Web, request: Request) -> Response | None:
     if request.path == "/login":
         return Response.html(login_page())
     if PAGE_PATH.match(request.path) or CDN_PATH.match(request.path) \
-            or request.path == WWW_PLAY_PATH:
+            or PHOTO_PATH.match(request.path) or request.path == WWW_PLAY_PATH:
         fault = web.take_fault(SERVICE, request.path)  # web.fail("tiktok", ..., match=PATH)
         if fault is not None:
             return fault_response(SERVICE, fault, lambda status: f"<h1>Error {status}</h1>")
@@ -276,6 +292,9 @@ def handle(web: Web, request: Request) -> Response | None:
         return _page(web, request, page["video_id"])
     if CDN_PATH.match(request.path):
         return _cdn(web, request)
+    photo = PHOTO_PATH.match(request.path)
+    if photo:
+        return _photo(web, request, photo["video_id"], int(photo["index"]))
     if request.path == WWW_PLAY_PATH:
         return _www_play(web, request)
     return None

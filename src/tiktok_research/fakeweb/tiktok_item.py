@@ -224,6 +224,11 @@ def _captions(web: Web, video: DemoVideo, caption_expire: int) -> dict[str, Any]
     return {"subtitleInfos": subtitles, "claInfo": cla}
 
 
+def photo_url(web: Web, video: DemoVideo, index: int) -> str:
+    """Where the fake serves image `index` of a photo post."""
+    return f"http://{web.host}/photo/{video.video_id}/{index}.jpeg"
+
+
 # --- items ----------------------------------------------------------------------------------
 def item_struct(web: Web, video: DemoVideo, expire: int, page_host: str | None = None,
                 caption_expire: int | None = None) -> dict[str, Any]:
@@ -262,8 +267,11 @@ def item_struct(web: Web, video: DemoVideo, expire: int, page_host: str | None =
     if video.kind == "photo":
         item["imagePost"] = {
             "title": video.desc,
-            "images": [{"imageURL": {"urlList": [f"http://{web.host}/photo/{video.video_id}/{n}.jpeg"]},
-                        "imageWidth": 1080, "imageHeight": 1920} for n in range(3)],
+            # One image per scene, its text drawn on it (fakeweb.media.ensure_photo), served by
+            # fakeweb.tiktok at PHOTO_PATH.
+            "images": [{"imageURL": {"urlList": [photo_url(web, video, n)]},
+                        "imageWidth": video.width, "imageHeight": video.height}
+                       for n in range(len(video.scenes))],
         }
         item["video"] = {"id": "", "width": 0, "height": 0, "duration": int(video.duration),
                          "cover": geometry["cover"]}

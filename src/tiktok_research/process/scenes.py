@@ -9,6 +9,7 @@ one, so two detectors seeing one cut a frame apart cannot make a sliver scene. T
 kept for a scene is taken a little after its cut (up to 1 s, at most a third of the scene), so
 it shows the scene itself rather than a transition. Frames are written as
 `{nnn}_t{seconds:.1f}s.jpg` into a temporary directory that is renamed into place when complete.
+(A photo post's images are its frames, `{nnn}_img.jpg`, without a time: process/photos.py.)
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from tiktok_research.errors import MediaError
 log = logging.getLogger("tiktok_research.scenes")
 
 FRAME_NAME = re.compile(r"^(?P<index>\d{3})_t(?P<seconds>\d+\.\d)s\.jpg$")
+# A photo post's image as a frame (process/photos.py): it has an index, no time.
+IMAGE_FRAME_NAME = re.compile(r"^(?P<index>\d{3})_img\.jpg$")
 DEFAULT_MAX_FRAMES = 20
 INSIDE_OFFSET_SECONDS = 1.0
 MIN_SCENE_SECONDS = 0.5
@@ -61,10 +64,18 @@ def frame_name(index: int, seconds: float) -> str:
     return f"{index:03d}_t{seconds:.1f}s.jpg"
 
 
-def parse_frame_name(name: str) -> tuple[int, float] | None:
-    """`(index, seconds)` from `003_t12.5s.jpg`, None for anything else."""
+def image_frame_name(index: int) -> str:
+    return f"{index:03d}_img.jpg"
+
+
+def parse_frame_name(name: str) -> tuple[int, float | None] | None:
+    """`(index, seconds)` from `003_t12.5s.jpg`, `(index, None)` from a photo post's
+    `003_img.jpg`, None for anything else."""
     match = FRAME_NAME.match(name)
-    return (int(match["index"]), float(match["seconds"])) if match else None
+    if match:
+        return int(match["index"]), float(match["seconds"])
+    image = IMAGE_FRAME_NAME.match(name)
+    return (int(image["index"]), None) if image else None
 
 
 def detect_scenes(video: Path, threshold: float = 27.0) -> list[SceneSpan]:
@@ -142,7 +153,7 @@ def write_scene_frames(video: Path, frames_dir: Path,
     return [frames_dir / name for name in names]
 
 
-def list_frames(frames_dir: Path) -> list[tuple[Path, int, float]]:
+def list_frames(frames_dir: Path) -> list[tuple[Path, int, float | None]]:
     """`(path, index, seconds)` of every correctly named frame, in index order."""
     found = []
     for path in Path(frames_dir).iterdir():

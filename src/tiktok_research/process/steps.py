@@ -6,6 +6,7 @@ raises: `OutputInvalid` (the check failed: no speech, no frames), `NoAudioTrack`
 `ProcessError`. Heavy libraries (OpenCV, the engines) are imported by the step that needs them.
 
     timings = process_video(video, outputs, settings, transcriber, ocr_engine)
+    timings = process_photo_post(video_id, images, outputs, settings, ocr_engine)  # slideshow
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tiktok_research.errors import OutputInvalid, PipelineError
-from tiktok_research.files import atomic_write_json
+from tiktok_research.files import atomic_write_json, atomic_write_text
 from tiktok_research.isolated import Deadline, Limits, preload, run_isolated
 from tiktok_research.privacy import pseudonymiser
 from tiktok_research.process.audio import extract_audio
@@ -29,7 +30,8 @@ from tiktok_research.process.validate import ocr_problem, transcript_problem
 
 log = logging.getLogger("tiktok_research.process")
 
-preload("av", "tiktok_research.process.audio", "tiktok_research.process.scenes")
+preload("av", "tiktok_research.process.audio", "tiktok_research.process.scenes",
+        "tiktok_research.process.photos")
 
 STEPS = ("extract_audio", "detect_scenes", "transcribe_audio", "ocr_frames")
 
@@ -48,7 +50,7 @@ class ProcessOutputs:
 # Seconds per step of one video (`process.timeouts`): generous for a 10-minute video on a slow
 # core, so that only a file that makes a step hang runs over.
 STEP_TIMEOUTS = {"extract_audio": 600.0, "detect_scenes": 600.0, "transcribe_audio": 1800.0,
-                 "ocr_frames": 900.0}
+                 "ocr_frames": 900.0, "read_images": 600.0}
 DECODE_MEMORY_MB = 4096  # the address space of a child decoding one file
 
 
@@ -116,6 +118,18 @@ def step_detect_scenes(video: Path, frames: Path, max_frames: int,
     return written
 
 
+def step_read_images(images: Path, frames: Path, max_frames: int,
+                     limits: Limits | None = None) -> list[Path]:
+    """A photo post's images as its frames, decoded in an isolated child."""
+    from tiktok_research.process.photos import write_image_frames
+
+    written = run_isolated(write_image_frames, (images, frames, max_frames),
+                           limits or DEFAULTS.limits("read_images"), images)
+    if not written:
+        raise OutputInvalid("the photo post has no images", reason="no_frames")
+    return written
+
+
 def step_transcribe(transcriber: Transcriber, audio: Path, transcript: Path, timestamps: Path,
                     min_chars: int,
                     limits: Limits | None = None) -> dict[str, Any]:
@@ -178,4 +192,23 @@ def process_video(video_id: str, video: Path, outputs: ProcessOutputs,
     with timed("ocr_frames", video_id, timings):
         step_ocr_frames(ocr_engine(), outputs.frames, outputs.ocr, settings.limits("ocr_frames"),
                         settings.mentions)
+    return timings
+
+
+def process_photo_post(video_id: str, images: Path, outputs: ProcessOutputs,
+                       settings: ProcessSettings,
+                       ocr_engine: Callable[[], OcrEngine]) -> dict[str, float]:
+    """A photo post: its images become its frames and are OCR'd. It has no video to take audio,
+    scenes or speech from: the transcript is written empty, the timestamps without segments,
+    and no audio file is made."""
+    timings: dict[str, float] = {}
+    with timed("read_images", video_id, timings):
+        step_read_images(images, outputs.frames, settings.max_frames,
+                         settings.limits("read_images"))
+    with timed("ocr_frames", video_id, timings):
+        step_ocr_frames(ocr_engine(), outputs.frames, outputs.ocr, settings.limits("ocr_frames"),
+                        settings.mentions)
+    atomic_write_text(outputs.transcript, "")
+    atomic_write_json(outputs.timestamps, {"language": None, "segments": [],
+                                           "post_type": "photo"})
     return timings

@@ -4,7 +4,8 @@
 least `min_transcript_chars` characters, `ocr.json` valid JSON with an `items` array, audio and
 metadata present (and, when given, a timestamps file with a `segments` array and a non-empty
 frames directory). Keys of `paths` are the publish rule's input names: `transcript`, `ocr`,
-`audio`, `meta`, optionally `timestamps` and `frames`.
+`audio`, `meta`, optionally `timestamps` and `frames`. A photo post needs no transcript and no
+audio, but its frames.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from tiktok_research.paths import VIDEO_FILES
 # Input name → the file's role in the video's folder.
 REQUIRED = {"transcript": VIDEO_FILES["transcript"], "ocr": VIDEO_FILES["ocr"],
             "audio": VIDEO_FILES["audio"], "meta": VIDEO_FILES["metadata"]}
+# A photo post's (no audio, no speech; its frames are its images).
+PHOTO_POST_REQUIRED = ("ocr", "meta")
 
 
 def _load_json(path: Path) -> tuple[Any, str | None]:
@@ -58,10 +61,19 @@ def timestamps_problem(path: Path) -> str | None:
     return None
 
 
-def validate_outputs(paths: dict[str, Path], min_transcript_chars: int) -> list[str]:
-    """Every problem that stops the video from being published; [] when it is complete."""
+def validate_outputs(paths: dict[str, Path], min_transcript_chars: int,
+                     post_type: str = "video") -> list[str]:
+    """Every problem that stops the video from being published; [] when it is complete.
+    A photo post (`post_type` "photo") has no audio and no speech: it needs its metadata,
+    `ocr.json` and frames (its images), no transcript or audio."""
     problems: list[str] = []
-    for key, name in REQUIRED.items():
+    photo = post_type == "photo"
+    if photo:  # only what a photo post has is checked, and its frames must be there
+        paths = {key: paths.get(key) for key in (*PHOTO_POST_REQUIRED, "frames")}
+        if paths["frames"] is None:
+            problems.append("frames/ has no frames")
+    required = {key: REQUIRED[key] for key in PHOTO_POST_REQUIRED} if photo else REQUIRED
+    for key, name in required.items():
         path = paths.get(key)
         if path is None or not Path(path).is_file():
             problems.append(f"{name} is missing")

@@ -5,7 +5,9 @@ One job rather than two keeps the DAG at two jobs per video. The receipt (`.uplo
 written last, for every outcome:
 
 - published: where every file went, with checksums, the row, the step times, and what is said,
-  shown and captioned in it with its time (`passages`, for the searchable dataset);
+  shown and captioned in it with its time (`passages`, for the searchable dataset). A photo
+  post (`include_photo_posts`) is published too: its images are its frames, OCR'd, and it has
+  no audio and no transcript;
 - unavailable: the download found the video private, deleted or not a video;
 - download_failed: the video is over a cap (`metadata.json` names it);
 - processing_failed: a verdict about the video itself (no audio track, no speech) that stood
@@ -35,7 +37,12 @@ from tiktok_research.files import (
 )
 from tiktok_research.paths import VIDEO_FILES
 from tiktok_research.process.engines import OCR, TRANSCRIBER
-from tiktok_research.process.steps import ProcessOutputs, ProcessSettings, process_video
+from tiktok_research.process.steps import (
+    ProcessOutputs,
+    ProcessSettings,
+    process_photo_post,
+    process_video,
+)
 from tiktok_research.process.validate import validate_outputs
 from tiktok_research.publish.publish import PublishedFiles, publish_video
 from tiktok_research.publish.rows import captions_text, dataset_row, passages
@@ -114,16 +121,26 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
     timings: dict[str, float] = {}
     if isinstance(metadata.get("download"), dict) and "seconds" in metadata["download"]:
         timings["download"] = metadata["download"]["seconds"]
+    post_type = "photo" if metadata.get("post_type") == "photo" else "video"
     with work_paths(job) as paths:
         try:
-            timings.update(process_video(
-                video_id, Path(job.inputs["video"]), paths, settings,
-                transcriber=lambda: job.resource(TRANSCRIBER.name),
-                ocr_engine=lambda: job.resource(OCR.name)(job)))
+            if post_type == "photo":
+                if not job.inputs.get("images"):
+                    raise ProcessError(f"video {video_id} is a photo post, but the job was "
+                                       "given no images (include_photo_posts)",
+                                       retryable=False, reason="no_images")
+                timings.update(process_photo_post(
+                    video_id, Path(job.inputs["images"]), paths, settings,
+                    ocr_engine=lambda: job.resource(OCR.name)(job)))
+            else:
+                timings.update(process_video(
+                    video_id, Path(job.inputs["video"]), paths, settings,
+                    transcriber=lambda: job.resource(TRANSCRIBER.name),
+                    ocr_engine=lambda: job.resource(OCR.name)(job)))
             problems = validate_outputs(
                 {"transcript": paths.transcript, "ocr": paths.ocr, "audio": paths.audio,
                  "meta": Path(job.inputs["meta"]), "timestamps": paths.timestamps,
-                 "frames": paths.frames}, settings.min_transcript_chars)
+                 "frames": paths.frames}, settings.min_transcript_chars, post_type)
             if problems:
                 raise OutputInvalid(f"video {video_id} failed validation: {'; '.join(problems)}",
                                     reason="validation", details={"problems": problems})
@@ -138,7 +155,7 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
         files = PublishedFiles(Path(job.inputs["meta"]), paths.transcript, paths.timestamps,
                                paths.ocr, paths.audio, paths.frames,
                                Path(job.inputs["video"]) if config.get("include_video")
-                               else None, captions)
+                               and post_type == "video" else None, captions, post_type)
         try:
             published = publish_video(video_id, files, config)
         except PipelineError:
@@ -151,6 +168,8 @@ def run_process_and_publish(job: Job) -> dict[str, Any]:
                   bytes=sum(int(obj.get("size") or 0) for obj in published["objects"]))
         timestamps = read_json(paths.timestamps, {}) or {}
         pieces = passages(timestamps, read_json(paths.ocr, {}) or {}, captions)
+    if post_type == "photo":
+        write_empty_outputs(job, "photo_post")  # the audio, when `keep` declares it
     receipt = {"video_id": video_id, "outcome": "published", **published,
                "dataset_row": dataset_row(published["row"], metadata,
                                           timestamps.get("language"), captions_text(captions)),

@@ -77,12 +77,15 @@ class PublishedFiles:
     frames: Path
     video: Path | None = None  # only with include_video
     captions: Path | None = None  # TikTok's caption tracks (`{language}.vtt`), when any
+    post_type: str = "video"  # or "photo": a photo post has no audio, no transcript
 
     def uploads(self, max_frames: int) -> tuple[list[tuple[Path, str]], int]:
         """(local path, name under the video's folder) in upload order, and the frames there
-        were to choose from."""
-        files = [(getattr(self, role), VIDEO_FILES[role]) for role in
-                 ("metadata", "transcript", "timestamps", "ocr", "audio")]
+        were to choose from. A photo post's are its metadata, ocr.json and its images as
+        frames."""
+        roles = (("metadata", "ocr") if self.post_type == "photo" else
+                 ("metadata", "transcript", "timestamps", "ocr", "audio"))
+        files = [(getattr(self, role), VIDEO_FILES[role]) for role in roles]
         frames = ([path for path in self.frames.iterdir()
                    if path.is_file() and path.suffix.lower() in FRAME_SUFFIXES]
                   if self.frames.is_dir() else [])
@@ -125,7 +128,7 @@ def publish_video(video_id: str, files: PublishedFiles, config: dict[str, Any]) 
         row = video_row(video_id, read_json(files.metadata, {}) or {},
                         files.transcript.read_text(encoding="utf-8"),
                         read_json(files.ocr, {}) or {}, storage.prefix_uri(video_id),
-                        frame_count, utc_now())
+                        frame_count, utc_now(), files.post_type)
         with_retries(lambda: database.upsert_video(row), f"upsert of video {video_id}", backoff)
     finally:
         database.close()

@@ -60,7 +60,8 @@ def copy_video(video_id: str, receipt: dict[str, Any], config: dict[str, Any]) -
             with_retries(lambda k=key, p=local: target.upload(p, k), f"upload of {key}", backoff)
             local.unlink()
             copied += 1
-    row = {**receipt["row"], "gcs_prefix": target.prefix_uri(video_id)}
+    # (A receipt written before rows had a post_type is a video's.)
+    row = {"post_type": "video", **receipt["row"], "gcs_prefix": target.prefix_uri(video_id)}
     database = with_retries(lambda: open_database(config), "database connection", backoff)
     try:
         with_retries(lambda: database.upsert_video(row), f"upsert of video {video_id}", backoff)

@@ -42,9 +42,10 @@ def ocr_text(ocr: dict[str, Any]) -> str:
 
 
 def video_row(video_id: str, metadata: dict[str, Any], transcript: str, ocr: dict[str, Any],
-              gcs_prefix: str, frame_count: int, processed_at: str) -> dict[str, Any]:
+              gcs_prefix: str, frame_count: int, processed_at: str,
+              post_type: str = "video") -> dict[str, Any]:
     """The `videos` row: video_id, url, author, title, transcript, ocr_text, gcs_prefix,
-    frame_count, processed_at."""
+    frame_count, processed_at, post_type ("video", or "photo" for a photo post)."""
     author = metadata.get("author")
     if isinstance(author, dict):  # tolerate a raw TikTok author object
         author = author.get("uniqueId")
@@ -59,6 +60,7 @@ def video_row(video_id: str, metadata: dict[str, Any], transcript: str, ocr: dic
         "gcs_prefix": gcs_prefix,
         "frame_count": frame_count,
         "processed_at": processed_at,
+        "post_type": post_type,
     }
 
 

@@ -2,7 +2,8 @@
 
 `ocr.json` = `{"items": [{"frame": "002_t5.0s.jpg", "t": 5.0, "text": "Track your",
 "confidence": 0.98}], "scenes": N, "engine": "local", "model": ..., "usage": {...}}`: one item
-per block (line) of text found, in frame order then reading order. `confidence` is the engine's
+per block (line) of text found, in frame order then reading order. A photo post's frames are its
+images (`001_img.jpg`): their items have `"t": null`. `confidence` is the engine's
 score in 0..1, or null when the engine gives none (Claude). `usage` carries token counts for
 paid engines (`input_tokens`, `output_tokens`, `requests`).
 """
@@ -42,7 +43,7 @@ class OcrEngine(Protocol):
 @dataclass
 class FrameText:
     frame: str
-    t: float
+    t: float | None  # None: a photo post's image, which has no time
     items: list[TextItem] = field(default_factory=list)
 
 
