@@ -13,6 +13,8 @@ published; README "Pseudonymisation" says so.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 import sqlite3
@@ -159,22 +161,29 @@ def test_no_raw_identity_leaves_a_pseudonymised_run(two_studies) -> None:
 
 
 def test_the_demo_with_pseudonyms_leaves_no_raw_identity(tmp_path) -> None:
-    """The demo site and the project's research list (its first two queries: a photo post, a
-    SIGI_STATE page, an embed link, and a video without speech and one without sound, which
-    end processing_failed by design, among their videos)."""
+    """The demo (its site, the project's research list, every query, three videos each), with
+    photo posts on too: a photo post, a SIGI_STATE page, an embed link, and a video without
+    speech and one without sound, which end processing_failed by design, among its videos."""
     catalog = demo_catalog()
-    (tmp_path / "research_list.csv").write_text((REPO / "research_list.csv").read_text())
+    listed = (REPO / "research_list.csv").read_text(encoding="utf-8")
+    (tmp_path / "research_list.csv").write_text(listed, encoding="utf-8")
+    queries = [row["query"] for row in csv.DictReader(io.StringIO(listed))]
     with FakeWeb(catalog) as web:
-        served = [catalog.videos[video_id] for query in ("Tokyo weekend itinerary 2024",
-                                                         "tokyo ramen spots")
+        served = [catalog.videos[video_id] for query in queries
                   for video_id in catalog.results_for(query)[:3]]
         ensure_media([made for made in served if made.kind in ("ok", "legacy")], web.media_dir)
-        config = base_config(web.host, start=0, count=2, max_results=3,
+        config = base_config(web.host, max_results=3, include_photo_posts=True,
                              privacy={"pseudonymise": True})
         result = run_snakemake(tmp_path, config, env={"STUDY_PSEUDONYM_KEY": KEY})
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "output"
-    assert len(list((out / "bucket" / "videos").glob("*/metadata.json"))) == 3
+    published = [json.loads(path.read_text()) for path in
+                 (out / "bucket" / "videos").glob("*/metadata.json")]
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["stats"]["total"] == len(queries) == 12
+    assert len(published) == progress["videos"]["published"] >= 10
+    assert [meta.get("post_type") for meta in published].count("photo") == len(
+        {made.video_id for made in served if made.kind == "photo"}) == 1
     raw = {value.lower() for made in served
            for value in (made.author, made.nickname, made.author_id, made.sec_uid)}
     leaks = leaks_in_files(tmp_path, raw) + leaks_in_rows(out, raw)
