@@ -52,6 +52,7 @@ MODULES: dict[str, list[str]] = {
     "validation": [f"{PACKAGE}/process/validate.py"],
     "page parsing": [f"{PACKAGE}/download/page.py", f"{PACKAGE}/download/item.py"],
     "pseudonymisation": [f"{PACKAGE}/privacy.py"],
+    "cost accounting": [f"{PACKAGE}/costs.py"],
 }
 TESTS = [
     "tests/test_config.py",
@@ -72,6 +73,11 @@ TESTS = [
     "tests/test_hostile_input.py::test_an_odd_serper_reply_is_a_recorded_search_failure",
     "tests/test_hostile_input.py::test_a_broken_failures_json_is_written_anew_from_the_records",
     "tests/test_hostile_input.py::test_a_receipts_destination_never_holds_the_database_password",
+    # issue 15's costs (costs.py); the last test of that file runs the workflow
+    "tests/test_costs.py::test_costs_json_sums_each_run_and_the_study_and_prices_the_tokens",
+    "tests/test_costs.py::test_a_used_up_budget_names_its_key_and_stops_only_what_it_covers",
+    "tests/test_costs.py::test_sqlite_costs_round_trip",
+    "tests/test_costs.py::test_claude_asks_the_budget_before_each_request_and_reports_each_reply",
     # issue 15's passages (publish/rows.py); the rest of that file reads the dataset or runs
     # the workflow
     "tests/test_search_dataset.py::test_passages_keep_what_is_said_shown_and_captioned_with_its_time",

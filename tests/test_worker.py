@@ -194,9 +194,11 @@ def test_a_job_cut_short_by_a_stopping_worker_goes_to_a_new_one(run_dir) -> None
     def stopping_worker() -> None:
         with listener.accept() as connection:
             connection.recv_bytes()
+            # Its socket goes before it answers, as a stopping worker's does (`Worker.stop`):
+            # the new worker the job goes to is never this one.
+            listener.close()
             connection.send_bytes(b'{"ok": false, "stopping": true, '
                                   b'"error": "the browser pool is closed"}')
-        listener.close()  # its socket goes, as a stopping worker's does
 
     thread = threading.Thread(target=stopping_worker)
     thread.start()

@@ -158,10 +158,11 @@ async def _download(request: DownloadRequest, session: BrowserSession,
     page_host = urlsplit(page_url).netloc or None
     outcome = await session.open_video_page(page_url, video_id,
                                             photo_posts=request.images_dir is not None)
-    if outcome.photo_post:
+    if outcome.photo_post and request.images_dir is not None:
         fetcher = Fetcher(session, page_url)
         try:
-            return await download_photo_post(request, session, fetcher, outcome.item)
+            return await download_photo_post(request, request.images_dir, session, fetcher,
+                                              outcome.item)
         finally:
             await fetcher.close()
     errors: list[str] = []

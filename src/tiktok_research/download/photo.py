@@ -62,12 +62,12 @@ async def _fetch_image(session: BrowserSession, fetcher: ToFile, url: str,
     return size, via, info
 
 
-async def download_photo_post(request: DownloadRequest, session: BrowserSession,
-                              fetcher: ToFile, item: dict[str, Any]) -> DownloadResult:
-    """Every image of the post into `request.images_dir`; `request.video_path` is left empty
-    (a photo post has no video). OverCap when an image, or the post, is over a cap;
+async def download_photo_post(request: DownloadRequest, images_dir: Path,
+                              session: BrowserSession, fetcher: ToFile,
+                              item: dict[str, Any]) -> DownloadResult:
+    """Every image of the post into `images_dir` (the request's); `request.video_path` is left
+    empty (a photo post has no video). OverCap when an image, or the post, is over a cap;
     VideoUnavailable (for now) when the post lists no image."""
-    assert request.images_dir is not None
     images = photo_images(item)
     if not images:  # as a video page without a source: perhaps not for good
         raise VideoUnavailable("no_images", permanent=False)
@@ -76,7 +76,7 @@ async def download_photo_post(request: DownloadRequest, session: BrowserSession,
                     MAX_IMAGES)
         images = images[:MAX_IMAGES]
     caps, allowed = session.settings.caps, session.settings.sources
-    target = request.images_dir
+    target = images_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     total, saved, vias = 0, [], set()
