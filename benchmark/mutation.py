@@ -76,6 +76,8 @@ TESTS = [
     # issue 15's costs (costs.py); the last test of that file runs the workflow
     "tests/test_costs.py::test_costs_json_sums_each_run_and_the_study_and_prices_the_tokens",
     "tests/test_costs.py::test_a_used_up_budget_names_its_key_and_stops_only_what_it_covers",
+    "tests/test_costs.py::test_every_figure_of_costs_json_adds_up_across_runs_and_has_its_default",
+    "tests/test_costs.py::test_a_job_checks_the_budget_only_when_one_is_set",
     "tests/test_costs.py::test_sqlite_costs_round_trip",
     "tests/test_costs.py::test_claude_asks_the_budget_before_each_request_and_reports_each_reply",
     # issue 15's passages (publish/rows.py); the rest of that file reads the dataset or runs

@@ -90,6 +90,67 @@ def test_a_used_up_budget_names_its_key_and_stops_only_what_it_covers():
     assert "budget used up" in costs.one_line_summary(document)
 
 
+def test_every_figure_of_costs_json_adds_up_across_runs_and_has_its_default():
+    """Pinned field by field: the document a researcher (and a later run) reads."""
+    prices = {"currency": "EUR", "anthropic_per_million_tokens": {
+        "claude-haiku-4-5": {"input": 0.8, "output": 4.0}}}  # no Serper price: counted as 0
+    made = [dict(record, timestamp=stamp) for record, stamp in zip(records(), (
+        "2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z", "2026-12-01T09:59:00Z",
+        "2026-12-01T10:01:00Z", "2026-12-02T08:00:00Z", "2026-12-02T08:30:00Z"), strict=True)]
+    made += [dict(costs.cost_record("anthropic", run="run-2", model="claude-haiku-4-5",
+                                    requests=1, input_tokens=100, output_tokens=10),
+                  timestamp="2026-12-02T08:10:00Z"),
+             dict(costs.cost_record("storage", run="run-2", requests=2, bytes=500),
+                  timestamp="2026-12-02T08:20:00Z"),
+             {"run": "run-2", "service": "anthropic", "model": None, "requests": 1,
+              "timestamp": "2026-12-02T08:01:00Z"}]
+    groups = costs.group_costs(made)
+    first_run = [group for group in groups if group["run"] == "run-1"]
+    assert {group["service"]: (group["first"], group["last"]) for group in first_run} == {
+        "serper": ("2026-12-01T10:00:00Z",) * 2, "storage": ("2026-12-01T10:01:00Z",) * 2,
+        "anthropic": ("2026-12-01T09:59:00Z", "2026-12-01T10:05:00Z")}
+    config = {"costs": prices, "budget": {"serper_credits": 10, "amount": None}}
+    document = costs.costs_document(groups[::-1], config, "run-2")  # runs in time order
+    study = document["study"]
+    assert study["anthropic"]["by_model"] == {
+        "claude-haiku-4-5": {"requests": 3, "input_tokens": 2100, "output_tokens": 130},
+        "claude-new": {"requests": 1, "input_tokens": 1000, "output_tokens": 1000},
+        "unknown": {"requests": 1, "input_tokens": 0, "output_tokens": 0}}
+    assert study["storage"] == {"requests": 7, "bytes": 2_500_500}
+    assert study["unpriced_models"] == ["claude-new", "unknown"]
+    assert study["amount"] == round((2100 * 0.8 + 130 * 4.0) / 1e6, 6) == 0.0022
+    assert (document["currency"], document["run"], document["prices"]) == ("EUR", "run-2",
+                                                                           prices)
+    assert [(run["run"], run["from"], run["to"]) for run in document["runs"]] == [
+        ("run-1", "2026-12-01T09:59:00Z", "2026-12-01T10:05:00Z"),
+        ("run-2", "2026-12-02T08:00:00Z", "2026-12-02T08:30:00Z")]
+    assert document["budget"] == {"serper_credits": 10, "amount": None, "exhausted": {}}
+    assert costs.summary([], {})["currency"] == "USD"
+    line = costs.one_line_summary(document)
+    assert line.startswith("Costs of the study: 3 Serper credits, 3100+1130 Claude tokens")
+    spent = costs.costs_document(groups, {"costs": prices, "budget": {"amount": 0.0022}}, "")
+    assert spent["budget"]["amount"] == 0.0022
+    assert costs.one_line_summary(spent) == line.split(" (this run")[0] + (
+        "; budget used up: budget.amount is used up: the study has spent an estimated 0.0022 of "
+        "0.0022 EUR")  # once, though it stops both services
+    assert "this run" not in costs.one_line_summary(spent)
+
+
+def test_a_job_checks_the_budget_only_when_one_is_set():
+    """Either limit alone is a budget; none at all costs no reading."""
+    for budget in ({"serper_credits": 1}, {"amount": 0.001}):
+        job = Job(task="search", key="q", config={"costs": PRICES, "budget": budget}).bind(
+            None, Services())  # type: ignore[arg-type]
+        job.check_budget("serper")
+        job.spend("serper", requests=1, credits=1)
+        with pytest.raises(BudgetExhausted, match="raise the budget in the config to go on"):
+            job.check_budget("serper")
+    unlimited = Job(task="search", key="q", config={"budget": {}}).bind(
+        None, Services())  # type: ignore[arg-type]
+    unlimited.services.spent.append({"service": "serper"})  # unreadable: never read
+    unlimited.check_budget("serper")
+
+
 def check_costs_round_trip(open_backend) -> None:
     """Stored out of order and one record twice; summed per run, service and model."""
     made = records()

@@ -178,5 +178,6 @@ def one_line_summary(document: dict[str, Any]) -> str:
         text += f" (this run ≈ {run['amount']:.4f} {study['currency']})"
     exhausted = (document.get("budget") or {}).get("exhausted")
     if exhausted:
-        text += "; budget used up: " + "; ".join(exhausted.values())
+        # One limit can stop both services: said once.
+        text += "; budget used up: " + "; ".join(dict.fromkeys(exhausted.values()))
     return text

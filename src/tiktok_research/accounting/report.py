@@ -75,7 +75,7 @@ def costs_section(costs: dict[str, Any] | None) -> str:
               if budget.get(name) is not None]
     if limits:
         text += f"<p>Budget: {html.escape(', '.join(limits))}.</p>"
-    for problem in (budget.get("exhausted") or {}).values():
+    for problem in dict.fromkeys((budget.get("exhausted") or {}).values()):
         text += f"<p><strong>Budget used up:</strong> {html.escape(problem)}</p>"
     unpriced = costs["study"].get("unpriced_models")
     if unpriced:
