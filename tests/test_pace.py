@@ -18,8 +18,9 @@ FAST = PaceSettings(min_interval=0.0, jitter=0.0, pause_after=2, pause_seconds=0
 def _turns(folder: str, interval: float, count: int, queue) -> None:
     pace = Pace(Path(folder), PaceSettings(min_interval=interval, jitter=0.0), run="r")
     for _ in range(count):
-        pace.turn()
-        queue.put(time.time())
+        # The time the turn was given, not when this process got to note it: a process can be
+        # scheduled out in between on a busy machine (seen in CI: a gap of 0.117 s for 0.15).
+        queue.put(pace.turn())
 
 
 def test_page_loads_of_several_processes_keep_the_interval_between_them(tmp_path):
@@ -33,7 +34,7 @@ def test_page_loads_of_several_processes_keep_the_interval_between_them(tmp_path
         worker.join(timeout=60)
     times = sorted(queue.get(timeout=5) for _ in range(12))
     gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= interval * 0.9  # every turn, whichever process took it
+    assert min(gaps) >= interval * 0.99  # every turn, whichever process took it
 
 
 def test_jitter_keeps_the_interval_within_its_share(tmp_path):

@@ -62,9 +62,10 @@ class Pace:
         temp.write_text(json.dumps(state), encoding="utf-8")
         temp.replace(path)
 
-    def turn(self) -> None:
-        """Wait for this page load's turn; BreakerOpen when the breaker has stopped the run's
-        page loads."""
+    def turn(self) -> float:
+        """Wait for this page load's turn; the time it was given (the next one is given at
+        least the interval later). BreakerOpen when the breaker has stopped the run's page
+        loads."""
         settings = self.settings
         with self._lock.acquire(timeout=LOCK_WAIT_SECONDS):
             state = self._read()
@@ -82,6 +83,7 @@ class Pace:
                 time.sleep(wait)  # the lock is held: the next turn waits for this one
             state["last"] = time.time()
             self._write(state)
+            return state["last"]
 
     def record(self, blocked: bool) -> int:
         """Note how the page answered; the count of blocked pages in a row."""
