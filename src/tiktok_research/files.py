@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -48,6 +49,22 @@ def remove_dead_leftovers(path: Path) -> None:
         pid = leftover.name[len(path.name) + 2:].split(".", 1)[0]
         if not pid.isdigit() or not pid_alive(int(pid)):
             leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def folder_replaced(target: Path) -> Iterator[Path]:
+    """A scratch folder beside `target` to fill; when the block ends it replaces `target` whole
+    (a half-filled folder is never taken for a whole one), and on an error it is removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -35,7 +33,7 @@ from tiktok_research.errors import (
     UrlRefused,
     VideoUnavailable,
 )
-from tiktok_research.files import atomic_write_bytes
+from tiktok_research.files import atomic_write_bytes, folder_replaced
 
 log = logging.getLogger("tiktok_research.download")
 
@@ -77,10 +75,8 @@ async def download_photo_post(request: DownloadRequest, images_dir: Path,
         images = images[:MAX_IMAGES]
     caps, allowed = session.settings.caps, session.settings.sources
     target = images_dir
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     total, saved, vias = 0, [], set()
-    try:
+    with folder_replaced(target) as staging:
         for index, urls in enumerate(images, start=1):
             errors: list[str] = []
             for url in urls:
@@ -110,12 +106,6 @@ async def download_photo_post(request: DownloadRequest, images_dir: Path,
             else:
                 raise DownloadError(f"image {index} of the photo post could not be had: "
                                     + "; ".join(errors[-3:]), reason="image_failed")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     atomic_write_bytes(request.video_path, b"")  # the rule's output: no video in a photo post
     log.info("%s: photo post, %d images (%d bytes) fetched by the %s", request.video_id,
              len(saved), total, " and ".join(sorted(vias)))

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
 
 from tiktok_research.errors import MediaError
+from tiktok_research.files import folder_replaced
 from tiktok_research.process.scenes import JPEG_QUALITY, image_frame_name
 
 log = logging.getLogger("tiktok_research.scenes")
@@ -36,9 +35,7 @@ def write_image_frames(images_dir: Path, frames_dir: Path, max_frames: int) -> l
     """Write the post's first `max_frames` images as JPEG frames into `frames_dir`."""
     images_dir, frames_dir = Path(images_dir), Path(frames_dir)
     images = downloaded_images(images_dir)[:max_frames]
-    frames_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{frames_dir.name}-", dir=frames_dir.parent))
-    try:
+    with folder_replaced(frames_dir) as staging:
         names = []
         for index, image in enumerate(images, start=1):
             pixels = cv2.imread(str(image), cv2.IMREAD_COLOR)
@@ -49,12 +46,6 @@ def write_image_frames(images_dir: Path, frames_dir: Path, max_frames: int) -> l
                                [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
                 raise MediaError(f"cannot write {name}")
             names.append(name)
-        if frames_dir.exists():
-            shutil.rmtree(frames_dir)
-        staging.rename(frames_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("%s: %d images, %d frames", images_dir, len(downloaded_images(images_dir)),
              len(names))
     return [frames_dir / name for name in names]

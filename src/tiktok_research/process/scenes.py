@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import cv2
 from scenedetect import ContentDetector, HistogramDetector, SceneManager, open_video
 
 from tiktok_research.errors import MediaError
+from tiktok_research.files import folder_replaced
 
 log = logging.getLogger("tiktok_research.scenes")
 
@@ -124,9 +123,7 @@ def write_scene_frames(video: Path, frames_dir: Path,
     """Detect scenes and write one JPEG per scene into `frames_dir` (created atomically)."""
     video, frames_dir = Path(video), Path(frames_dir)
     scenes = cap_scenes(detect_scenes(video), max_frames)
-    frames_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{frames_dir.name}-", dir=frames_dir.parent))
-    try:
+    with folder_replaced(frames_dir) as staging:
         capture = cv2.VideoCapture(str(video))
         try:
             names = []
@@ -143,12 +140,6 @@ def write_scene_frames(video: Path, frames_dir: Path,
                 names.append(name)
         finally:
             capture.release()
-        if frames_dir.exists():
-            shutil.rmtree(frames_dir)
-        staging.rename(frames_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("%s: %d scenes, %d frames", video.name, len(scenes), len(names))
     return [frames_dir / name for name in names]
 
