@@ -56,6 +56,15 @@ class GcsEmulator:
         client = storage.Client()
         return {blob.name: blob for blob in client.list_blobs(BUCKET)}
 
+    def download(self, prefix: str, target: Path) -> Path:
+        """Every object under `prefix` as a file of `target`, at its name; `target / prefix`."""
+        for name, blob in self.objects().items():
+            if name.startswith(prefix):
+                path = target / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                blob.download_to_filename(path)
+        return target / prefix
+
 
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[GcsEmulator]:
