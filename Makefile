@@ -8,17 +8,25 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 MUTATION_ARGS ?=
 
-.PHONY: setup system-deps test demo status bench mutation lint rulegraph clean-output
+CLUSTER_PACKAGES := slurm-wlm munge slurmdbd mariadb-server
+
+.PHONY: setup system-deps cluster-deps test test-cluster bench-cluster demo status bench mutation \
+	lint rulegraph clean-output
 
 setup: system-deps $(VENV)/.installed
 
-system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call apt_install,PACKAGES): the Debian packages not installed yet, installed.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+system-deps:
+	$(call apt_install,$(APT_PACKAGES))
 
 # torch is pinned to the CPU build that lies on this disk (a bare `torch` would pull CUDA).
 $(VENV)/.installed: pyproject.toml
@@ -29,6 +37,19 @@ $(VENV)/.installed: pyproject.toml
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A single-node Slurm cluster (cgroup process tracking, slurmdbd accounting), from Debian.
+cluster-deps:
+	$(call apt_install,$(CLUSTER_PACKAGES))
+
+# The demo workflow with --workflow-profile profiles/slurm on that cluster, against a local run
+# (tests/cluster/test_slurm.py); the cluster's daemons are started for it and stopped after.
+test-cluster: setup cluster-deps
+	TIKTOK_RESEARCH_CLUSTER_TESTS=1 $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
+# The same runs, with their figures printed: wall time and cluster jobs per video, peak memory.
+bench-cluster: setup cluster-deps
+	TIKTOK_RESEARCH_CLUSTER_TESTS=1 $(BIN)/python -m pytest tests/cluster -q -s
 
 demo: setup
 	$(BIN)/python -m tiktok_research.demo

@@ -17,6 +17,10 @@ from tiktok_research.fakeweb.server import FakeWeb
 
 CI_OFF = {"", "0", "false", "no"}
 
+# The Slurm cluster tests (tests/cluster) run under `make test-cluster` only, which sets this.
+CLUSTER_TESTS = "TIKTOK_RESEARCH_CLUSTER_TESTS"
+collect_ignore = [] if os.environ.get(CLUSTER_TESTS) else ["cluster"]
+
 
 def running_in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in CI_OFF
