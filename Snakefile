@@ -22,6 +22,7 @@ rule all:
 
 
 onstart:
+    check_shared_state()
     mark_private_study()
     keep_unreadable_failures()
 

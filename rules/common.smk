@@ -20,7 +20,15 @@ from tiktok_research.queries import (
 from tiktok_research.accounting.summarise import due_again
 from tiktok_research.publish.destination import destination_key
 from tiktok_research.records import utc_now
-from tiktok_research.runtime.run import clear_stale_locks, mark_run
+from tiktok_research.runtime.run import (
+    claim_cluster_run,
+    clear_stale_locks,
+    mark_cluster_executor,
+    target_rules,
+    mark_run,
+    shared_state_problem,
+)
+from tiktok_research.runtime.worker import start_worker
 
 try:
     _validated = validate(config)
@@ -44,6 +52,11 @@ DESTINATION = destination_key(config)  # the storage and database this run publi
 # include_photo_posts, also the photo posts an earlier run skipped.
 DUE = {}
 STUDY = None  # the study's Pseudonymiser when privacy.pseudonymise is on
+# A cluster job's first Snakemake process is the run of the jobs in it: it starts their
+# persistent worker if they are per-video jobs, and the worker ends with it.
+if workflow.remote_exec and claim_cluster_run() and config["persistent_worker"] and (
+        target_rules(sys.argv) & {"download_video", "process_and_publish_video"}):
+    start_worker()
 if workflow.is_main_process:
     # Before anything is written: a run that would mix raw and pseudonymised data is refused.
     try:
@@ -74,6 +87,11 @@ wildcard_constraints:
     video_id=VIDEO_ID_PATTERN,
     qdir=QUERY_DIR_PATTERN,
 
+
+# Where the jobs that need the internet run under a cluster executor (cluster.network_jobs): on
+# the host that runs snakemake, they are local rules, and a download then leaves its video's
+# cluster job group (`grouped_per_video_jobs`).
+NETWORK_JOBS_HERE = config["cluster"]["network_jobs"] == "submit_host"
 
 if "browser" not in workflow.global_resources:
     workflow.register_resource("browser", config["workers"])
@@ -142,6 +160,38 @@ def stored(path):
         return os.path.exists(path)
     prefix = workflow.storage_settings.default_storage_prefix.rstrip("/")
     return provider.object(f"{prefix}/{os.path.normpath(path)}").exists()
+
+
+# Snakemake re-forms job groups whenever a checkpoint ends, and a group that is running then
+# can be lost (KeyError in its scheduler; Snakemake issues 823, 2151, 4202): with the per-video
+# jobs grouped (profiles/slurm), the run's targets are its searches until every query is
+# searched; the checkpoint that ends last brings in the per-video jobs, and their groups.
+PER_VIDEO_RULES = {"download_video", "process_and_publish_video"}
+SEARCH_FIRST = []  # the queries this run only searches (said once)
+
+
+def grouped_per_video_jobs():
+    """Whether this run puts per-video jobs in cluster job groups (`--groups`, profiles/slurm).
+    Known once the run starts, not while the Snakefile is read: ask from an input function."""
+    settings = workflow.group_settings
+    if settings is None or workflow.local_exec:
+        return False
+    if NETWORK_JOBS_HERE:  # a local job cannot run inside a cluster job
+        settings.overwrite_groups.pop("download_video", None)
+    return bool(PER_VIDEO_RULES & set(settings.overwrite_groups))
+
+
+def unsearched_queries():
+    """This run's queries without their urls.json, when the per-video jobs are grouped."""
+    if not workflow.is_main_process or not grouped_per_video_jobs():
+        return []
+    unsearched = [query for query in QUERIES if not stored(TREE.urls(query.dirname))]
+    if unsearched and not SEARCH_FIRST:
+        SEARCH_FIRST.extend(unsearched)
+        print(f"tiktok-research: the per-video jobs are grouped: their cluster jobs start "
+              f"once the {len(unsearched)} quer{'y' if len(unsearched) == 1 else 'ies'} not "
+              "searched yet are searched", file=sys.stderr)
+    return unsearched
 
 
 def summarised_queries():
@@ -219,7 +269,8 @@ def all_targets(wildcards):
     The query summaries are targets
     themselves: with mtime-only rerun triggers (the profile's), Snakemake does not look behind
     an existing run summary for queries that a checkpoint has yet to expand."""
-    if config["search_only"]:
+    check_shared_state()  # before anything else is said: the executor is known from here
+    if config["search_only"] or unsearched_queries():
         return [TREE.urls(query.dirname) for query in QUERIES]
     summaries = [path(query.dirname) for query in QUERIES
                  for path in (TREE.status, TREE.links, TREE.query_videos)]
@@ -228,6 +279,18 @@ def all_targets(wildcards):
     # are there would not make it run again otherwise (mtime rerun triggers).
     notes = [TREE.retry_note(video_id, due) for video_id, due in DUE.items()]
     return [*summaries, *notes, TREE.progress()]
+
+
+def check_shared_state():
+    """Cluster jobs share the run's state through the storage and the database only: a run
+    whose state would stay on one host stops before any job. (From `all_targets` and
+    `onstart`: the executor is known only once the run starts, not while the Snakefile is
+    read.)"""
+    if workflow.is_main_process and not workflow.local_exec:
+        problem = shared_state_problem(config)
+        if problem:
+            sys.exit(f"tiktok-research: {problem}")
+        mark_cluster_executor()
 
 
 def mark_private_study():

@@ -25,9 +25,12 @@ rule download_video:
     # A job tries twice (the task's `attempts`); an unavailable video is not a failure.
     # A download waits on the network and the browser, not on a CPU: it does not count against
     # --cores (so processing keeps every core busy); the `browser` resource (workers) bounds it.
+    # On a cluster a download takes one CPU (--cpus-per-task=0 is refused by sbatch).
     threads: 0
     resources:
         browser=1,
+        cpus_per_task=1,
+    localrule: NETWORK_JOBS_HERE
     log:
         main=TREE.log("download", "{video_id}"),
         pages=directory(TREE.pages("{video_id}")),

@@ -14,6 +14,8 @@ rule summarise_query:
         destination=TREE.destination_note("{qdir}", DESTINATION),
     params:
         query=query_of,
+    # Light bookkeeping: on a cluster it runs on the host that runs snakemake.
+    localrule: True
     log:
         TREE.log("summarise", "{qdir}"),
     benchmark:
@@ -38,6 +40,8 @@ rule summarise_run:
         sqlite=TREE.dataset("sqlite"),
     params:
         queries=[query.as_dict() for query in LISTED],
+    # Light bookkeeping: on a cluster it runs on the host that runs snakemake.
+    localrule: True
     log:
         TREE.log("summarise", "run"),
     benchmark:

@@ -5,6 +5,7 @@ checkpoint search_videos:
         query=query_of,
     resources:
         serper_api=1,
+    localrule: NETWORK_JOBS_HERE
     log:
         TREE.log("search", "{qdir}"),
     benchmark:

@@ -24,7 +24,7 @@ from typing import Any
 from tiktok_research.records import one_line
 from tiktok_research.registry import Job
 from tiktok_research.runtime.logs import job_log
-from tiktok_research.runtime.run import RUN_ENV
+from tiktok_research.runtime.run import RUN_ENV, on_cluster
 
 log = logging.getLogger("tiktok_research.runtime")
 
@@ -64,12 +64,12 @@ def parse_job(argv: list[str] | None) -> Job:
                log=args.log, run=os.environ.get(RUN_ENV, ""))
 
 
-def run_job(job: Job) -> None:
-    """Run `job` (in the persistent worker unless config `persistent_worker` is false); on
-    failure, print one line and exit non-zero."""
+def run_job(job: Job, worker: bool = True) -> None:
+    """Run `job` (in the persistent worker unless config `persistent_worker` is false or
+    `worker` is); on failure, print one line and exit non-zero."""
     with job_log(job.log):
         try:
-            if job.config.get("persistent_worker", True):
+            if worker and job.config.get("persistent_worker", True):
                 from tiktok_research.runtime.worker import run_in_worker
 
                 run_in_worker(job)
@@ -98,7 +98,10 @@ def run_snakemake_job(snakemake: Any, task: str, key: str, **params: Any) -> Non
               params=params, attempt=int(getattr(snakemake, "attempt", 1) or 1),
               log=str(snakemake.log[0]) if snakemake.log else None,
               run=os.environ.get(RUN_ENV, ""))
-    run_job(job)
+    # On a cluster, a per-query job runs here: alone in its cluster job it would start a
+    # worker, and load its models, for nothing; on the host that runs snakemake it would load
+    # them where no heavy work belongs.
+    run_job(job, worker=not on_cluster())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,3 +49,84 @@ def clear_stale_locks(workdir: str | Path = ".") -> bool:
         print("tiktok-research: removed locks left by a run that did not finish", file=sys.stderr)
     return bool(stale)
 
+
+
+CLUSTER_RUN_ENV = "TIKTOK_RESEARCH_CLUSTER_JOB"
+
+
+def cluster_job() -> str | None:
+    """The Slurm job this process runs in, if any (its id)."""
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
+CLUSTER_EXECUTOR_ENV = "TIKTOK_RESEARCH_ON_CLUSTER"
+
+
+def mark_cluster_executor() -> None:
+    """Note, in the environment every job inherits, that this run's jobs go to a cluster
+    executor (the local ones too)."""
+    os.environ[CLUSTER_EXECUTOR_ENV] = "1"
+
+
+def on_cluster() -> bool:
+    """Whether this process is a job of a run on a cluster: in a cluster job, or a local job
+    of such a run on the host that runs snakemake."""
+    return cluster_job() is not None or os.environ.get(CLUSTER_EXECUTOR_ENV) == "1"
+
+
+def claim_cluster_run() -> bool:
+    """Whether this process is the first Snakemake process of its cluster job (the one that
+    lives as long as the job); if so it becomes the run of the jobs in it (`mark_run`).
+
+    The jobstep executor runs each job of a group job as a job step of its own, with a
+    Snakemake process of its own, which ends with the step; the processes of the steps inherit
+    the first one's run, and so share its worker."""
+    job = cluster_job()
+    if job is None or os.environ.get(CLUSTER_RUN_ENV) == job:
+        return False
+    os.environ[CLUSTER_RUN_ENV] = job
+    mark_run()
+    return True
+
+
+def shared_state_problem(config: dict, workdir: str | Path = ".") -> str | None:
+    """Why this config cannot run as cluster jobs, in one line; None if it can.
+
+    Jobs on other nodes share the run's state through the storage and the database: SQLite
+    cannot be written from several hosts at once (its locks do not hold on network file
+    systems), and a local storage folder must be one that every node sees, the working
+    directory or a folder of `cluster.shared_paths`."""
+    from tiktok_research.paths import OutputTree
+
+    if (config.get("database") or {}).get("backend", "sqlite") == "sqlite":
+        return ("database.backend is sqlite, which jobs on several nodes cannot share: use "
+                "postgres or supabase on a cluster")
+    storage = config.get("storage") or {}
+    if storage.get("backend", "local") != "local":
+        return None
+    folder = Path(storage.get("local_dir") or OutputTree(config["output_dir"]).bucket())
+    folder = Path(os.path.realpath(Path(workdir) / folder))
+    shared = [Path(os.path.realpath(workdir)),
+              *(Path(os.path.realpath(path)) for path in
+                (config.get("cluster") or {}).get("shared_paths") or [])]
+    if not any(folder == root or root in folder.parents for root in shared):
+        return (f"storage.local_dir {folder} is neither in the working directory nor in "
+                "cluster.shared_paths, so jobs on other nodes would not see it: use storage "
+                "gcs, or list a folder every node shares in cluster.shared_paths")
+    return None
+
+
+def target_rules(argv: list[str]) -> set[str]:
+    """The rules of the jobs a cluster job's Snakemake command runs (`--target-jobs
+    RULE:WILDCARDS ...`; Snakemake gives the Snakefile no other view of them while it is read)."""
+    rules, inside = set(), False
+    for argument in argv:
+        if argument == "--target-jobs":
+            inside = True
+        elif argument.startswith("--target-jobs="):
+            rules.add(argument.partition("=")[2].partition(":")[0])
+        elif argument.startswith("-"):
+            inside = False
+        elif inside:
+            rules.add(argument.partition(":")[0])
+    return rules

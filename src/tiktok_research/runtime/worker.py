@@ -17,6 +17,12 @@ directory's run lock. A job whose worker dies during the call starts a new one o
 cannot reach or start one runs itself. The socket lives in a private per-user folder; its name
 is a hash of the directory, the interpreter, the package's code and the environment the jobs
 read, so a changed setup never talks to a stale worker.
+
+In a cluster job (Slurm) the worker belongs to that job: its socket is in a folder of the job's
+own (under the job's TMPDIR when the cluster sets one), its run is the cluster job's first
+Snakemake process, which starts it (`start_worker`) for a job of per-video tasks, and it sizes
+itself from the CPUs the job was granted. It ends with the cluster job: with that process, or
+when Slurm ends the job's processes.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from tiktok_research.procs import named_process_alive
 from tiktok_research.records import one_line
 from tiktok_research.registry import Host, Job, load_task, task_names
 from tiktok_research.runtime.logs import job_log, route_package_logs
-from tiktok_research.runtime.run import RUN_ENV, RUN_LOCK
+from tiktok_research.runtime.run import RUN_ENV, RUN_LOCK, cluster_job
 
 log = logging.getLogger("tiktok_research.worker")
 
@@ -78,10 +84,15 @@ def worker_address(workdir: str | Path = ".") -> Path:
                      if name.startswith("PG"))]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
     folder = Path(tempfile.gettempdir()) / f"tiktok-research-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = folder.stat()
-    if info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise WorkerUnavailable(f"{folder} is not a private folder of this user")
+    # In a cluster job, the job's own folder: only jobs of this allocation reach its worker,
+    # which ends with it (a job of another allocation would lose its call when that one ends).
+    job = cluster_job()
+    for part in [folder, folder / f"slurm-job-{job}"] if job else [folder]:
+        part.mkdir(mode=0o700, exist_ok=True)
+        info = part.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise WorkerUnavailable(f"{part} is not a private folder of this user")
+        folder = part
     return folder / f"{key}.sock"
 
 
@@ -129,6 +140,13 @@ def _start(address: Path) -> Connection:
             time.sleep(0.02)
         process.kill()
         raise WorkerUnavailable(f"it did not start within {START_SECONDS:.0f} s")
+
+
+def start_worker() -> None:
+    """Start this directory's worker now, from this process, if none runs: a cluster job's
+    first Snakemake process starts it, so that it lives as long as the cluster job and not
+    only as long as the job step of the job that would start it."""
+    _start(worker_address()).close()
 
 
 def run_in_worker(job: Job) -> None:
@@ -225,7 +243,8 @@ class Worker:
     def serve(self) -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: self.stop("SIGTERM"))
         threading.Thread(target=self.watch, daemon=True, name="watch").start()
-        log.info("worker %d listening on %s", os.getpid(), self.address)
+        log.info("worker %d listening on %s with %d CPUs", os.getpid(), self.address,
+                 self.services.host.parallel)
         while not self.stopping.is_set():
             try:
                 connection = self.listener.accept()
