@@ -24,9 +24,9 @@ from tiktok_research.runtime.run import (
     claim_cluster_run,
     clear_stale_locks,
     mark_cluster_executor,
-    target_rules,
     mark_run,
     shared_state_problem,
+    target_rules,
 )
 from tiktok_research.runtime.worker import start_worker
 

@@ -76,7 +76,9 @@ def test_target_rules_of_a_cluster_jobs_command() -> None:
 
 
 def test_the_first_process_of_a_cluster_job_claims_its_run(monkeypatch) -> None:
-    monkeypatch.delenv(CLUSTER_RUN_ENV, raising=False)
+    # setenv, not delenv: monkeypatch restores only what it changed, and the code under test
+    # sets these itself (a variable left set would make later runs of the suite "cluster" runs).
+    monkeypatch.setenv(CLUSTER_RUN_ENV, "")
     monkeypatch.setenv(RUN_ENV, "login-host:1-1")  # the main process's, exported by sbatch
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     assert claim_cluster_run() is False  # not in a cluster job
@@ -107,10 +109,10 @@ def test_the_worker_socket_is_the_cluster_jobs_own(monkeypatch, tmp_path) -> Non
 
 def test_on_cluster(monkeypatch) -> None:
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    monkeypatch.delenv(run.CLUSTER_EXECUTOR_ENV, raising=False)
+    monkeypatch.setenv(run.CLUSTER_EXECUTOR_ENV, "")  # restored (removed) after the test
     assert not on_cluster()
     run.mark_cluster_executor()
     assert on_cluster()
-    monkeypatch.delenv(run.CLUSTER_EXECUTOR_ENV)
+    monkeypatch.setenv(run.CLUSTER_EXECUTOR_ENV, "")
     monkeypatch.setenv("SLURM_JOB_ID", "7")
     assert on_cluster()

@@ -112,13 +112,17 @@ def runs(cluster, postgres_server, tmp_path_factory):
     try:
         ensure_media([v for v in web.catalog.videos.values() if v.kind in ("ok", "legacy")])
         results = {}
-        for name, extra, env in (
-                ("local", ("--cores", "2"), {}),
-                ("cluster", ("--workflow-profile", str(PROFILE)), cluster.env)):
+        on_cluster = ("--workflow-profile", str(PROFILE))
+        for name, extra, env, settings in (
+                ("local", ("--cores", "2"), {}, {}),
+                ("cluster", on_cluster, cluster.env, {}),
+                # The search and the downloads on this host, one query.
+                ("network_here", on_cluster, cluster.env,
+                 {"count": 1, "cluster": {"network_jobs": "submit_host"}})):
             workdir = tmp_path_factory.mktemp(name)
             dsn = postgres_server.create_database()
-            result, seconds = snakemake(workdir, demo_config(web.host, "out"), dsn, *extra,
-                                        env=env)
+            result, seconds = snakemake(workdir, {**demo_config(web.host, "out"), **settings},
+                                        dsn, *extra, env=env)
             results[name] = {"workdir": workdir, "output": workdir / "out", "dsn": dsn,
                              "result": result, "seconds": seconds}
     finally:
@@ -127,7 +131,8 @@ def runs(cluster, postgres_server, tmp_path_factory):
     # receipts), which are not job failures: both runs must succeed.
     for name, run in results.items():
         assert run["result"].returncode == 0, f"{name}: {run['result'].stderr[-3000:]}"
-    results["cluster"]["jobs"] = cluster_jobs(cluster, results["cluster"]["result"].stderr)
+    for name in ("cluster", "network_here"):
+        results[name]["jobs"] = cluster_jobs(cluster, results[name]["result"].stderr)
     write_figures(results)
     return results
 
@@ -210,6 +215,21 @@ def test_the_cluster_run_gives_the_local_result(runs):
     assert rows(on_cluster["dsn"]) == rows(local["dsn"])
     # The per-video work ran in group jobs, not one cluster job per video.
     assert 0 < len(group_jobs(on_cluster["jobs"])) < len(receipts(on_cluster["output"]))
+
+
+def test_the_network_jobs_can_run_on_the_submitting_host(runs):
+    """cluster.network_jobs=submit_host: the searches and downloads are local jobs, only the
+    processing goes to the cluster, and the query ends as in the local run."""
+    here, local = runs["network_here"], runs["local"]
+    assert group_jobs(here["jobs"]) and all(
+        "search" not in comment and "download" not in comment
+        for comment in here["jobs"].values()), here["jobs"]
+    query = sorted(statuses(here["output"]))
+    assert len(query) == 1
+    assert statuses(here["output"])[query[0]] == statuses(local["output"])[query[0]]
+    mine = receipts(here["output"])
+    assert mine and mine == {video: receipt for video, receipt in receipts(local["output"])
+                             .items() if video in mine}
 
 
 def tries(output: Path, stage: str, pattern: str) -> Counter:

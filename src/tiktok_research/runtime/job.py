@@ -24,7 +24,7 @@ from typing import Any
 from tiktok_research.records import one_line
 from tiktok_research.registry import Job
 from tiktok_research.runtime.logs import job_log
-from tiktok_research.runtime.run import RUN_ENV, on_cluster
+from tiktok_research.runtime.run import RUN_ENV, cluster_job, on_cluster
 
 log = logging.getLogger("tiktok_research.runtime")
 
@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     job = parse_job(argv)
     if job.log:
         Path(job.log).parent.mkdir(parents=True, exist_ok=True)
-    run_job(job)
+    # A local job of a cluster run (cluster.network_jobs: submit_host) runs here: a worker
+    # would load the models on the host that runs snakemake, where no heavy work belongs.
+    run_job(job, worker=not on_cluster() or cluster_job() is not None)
     return 0
 
 
