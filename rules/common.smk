@@ -28,7 +28,10 @@ from tiktok_research.runtime.run import (
     shared_state_problem,
     target_rules,
 )
+from tiktok_research.runtime.groups import fresh_group_jobs
 from tiktok_research.runtime.worker import start_worker
+
+fresh_group_jobs()  # groups of six videos stay six videos (runtime/groups.py)
 
 try:
     _validated = validate(config)
