@@ -116,3 +116,13 @@ def test_on_cluster(monkeypatch) -> None:
     monkeypatch.setenv(run.CLUSTER_EXECUTOR_ENV, "")
     monkeypatch.setenv("SLURM_JOB_ID", "7")
     assert on_cluster()
+
+
+def test_the_worker_is_used_off_a_cluster_and_in_a_cluster_jobs_per_video_jobs(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setenv(run.CLUSTER_EXECUTOR_ENV, "")
+    assert run.worker_allowed(per_video=True) and run.worker_allowed(per_video=False)
+    monkeypatch.setenv(run.CLUSTER_EXECUTOR_ENV, "1")  # a local job of a cluster run
+    assert not run.worker_allowed(per_video=True) and not run.worker_allowed(per_video=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "7")  # in a cluster job
+    assert run.worker_allowed(per_video=True) and not run.worker_allowed(per_video=False)

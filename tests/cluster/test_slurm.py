@@ -152,9 +152,8 @@ def group_jobs(jobs: dict[str, str]) -> list[str]:
 
 
 def published_videos(output: Path) -> list[str]:
-    return sorted(json.loads(path.read_text())["video_id"]
-                  for path in output.glob("videos/*/.uploaded")
-                  if json.loads(path.read_text())["outcome"] == "published")
+    return sorted(video for video, (outcome, _) in receipts(output).items()
+                  if outcome == "published")
 
 
 def write_figures(results: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from tiktok_research.records import one_line
 from tiktok_research.registry import Job
 from tiktok_research.runtime.logs import job_log
-from tiktok_research.runtime.run import RUN_ENV, cluster_job, on_cluster
+from tiktok_research.runtime.run import RUN_ENV, worker_allowed
 
 log = logging.getLogger("tiktok_research.runtime")
 
@@ -98,19 +98,14 @@ def run_snakemake_job(snakemake: Any, task: str, key: str, **params: Any) -> Non
               params=params, attempt=int(getattr(snakemake, "attempt", 1) or 1),
               log=str(snakemake.log[0]) if snakemake.log else None,
               run=os.environ.get(RUN_ENV, ""))
-    # On a cluster, a per-query job runs here: alone in its cluster job it would start a
-    # worker, and load its models, for nothing; on the host that runs snakemake it would load
-    # them where no heavy work belongs.
-    run_job(job, worker=not on_cluster())
+    run_job(job, worker=worker_allowed(per_video=False))
 
 
 def main(argv: list[str] | None = None) -> int:
     job = parse_job(argv)
     if job.log:
         Path(job.log).parent.mkdir(parents=True, exist_ok=True)
-    # A local job of a cluster run (cluster.network_jobs: submit_host) runs here: a worker
-    # would load the models on the host that runs snakemake, where no heavy work belongs.
-    run_job(job, worker=not on_cluster() or cluster_job() is not None)
+    run_job(job, worker=worker_allowed(per_video=True))
     return 0
 
 

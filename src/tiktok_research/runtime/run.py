@@ -74,6 +74,13 @@ def on_cluster() -> bool:
     return cluster_job() is not None or os.environ.get(CLUSTER_EXECUTOR_ENV) == "1"
 
 
+def worker_allowed(per_video: bool) -> bool:
+    """Whether a job may use the persistent worker: always off a cluster; on a cluster only a
+    per-video job inside a cluster job, whose first Snakemake process started it (elsewhere a
+    worker would load the models for one job, or on the host that runs snakemake)."""
+    return not on_cluster() or (per_video and cluster_job() is not None)
+
+
 def claim_cluster_run() -> bool:
     """Whether this process is the first Snakemake process of its cluster job (the one that
     lives as long as the job); if so it becomes the run of the jobs in it (`mark_run`).
